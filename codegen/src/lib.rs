@@ -1,0 +1,25 @@
+//! senetc backends: ONNX export (so any senetc graph opens in Netron and runs in
+//! onnxruntime) and the CPU reference.
+#![warn(missing_docs)]
+
+pub mod onnx_export;
+
+/// Why a graph could not be lowered to a target.
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    /// The target has no lowering for this op (or these attributes).
+    #[error("node {node:?} ({op}): not supported by the {target} backend: {why}")]
+    Unsupported {
+        /// The node's name.
+        node: String,
+        /// The op's text name.
+        op: &'static str,
+        /// The backend.
+        target: &'static str,
+        /// What exactly is missing.
+        why: String,
+    },
+    /// The graph itself is malformed.
+    #[error(transparent)]
+    Ir(#[from] senetc_ir::IrError),
+}

@@ -1,0 +1,496 @@
+//! The ONNX op table: one entry per op type, with the attributes it accepts, an
+//! opset-aware check of attribute values, and the converter to IR.
+
+use super::value::{SymInt, Val};
+use super::{tensor, Importer};
+use onnx_protobuf::{AttributeProto, NodeProto};
+use senetc_ir::ops::*;
+use senetc_ir::{Dim, Op, Tensor};
+
+type Convert = fn(&mut Importer, &NodeProto) -> Result<Vec<Val>, String>;
+type Check = fn(&NodeProto, i64) -> Result<(), String>;
+
+pub struct Entry {
+    pub name: &'static str,
+    pub attrs: &'static [&'static str],
+    pub check: Check,
+    pub convert: Convert,
+}
+
+fn ok(_: &NodeProto, _: i64) -> Result<(), String> {
+    Ok(())
+}
+
+#[rustfmt::skip]
+static TABLE: &[Entry] = &[
+    Entry { name: "Conv",               attrs: &["kernel_shape", "strides", "dilations", "pads", "auto_pad", "group"], check: check_auto_pad, convert: conv },
+    Entry { name: "BatchNormalization", attrs: &["epsilon", "momentum", "training_mode", "spatial"], check: check_bn, convert: batch_norm },
+    Entry { name: "Relu",               attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::Relu(Relu {})) },
+    Entry { name: "Sigmoid",            attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::Sigmoid(Sigmoid {})) },
+    Entry { name: "HardSwish",          attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::HardSwish(HardSwish {})) },
+    Entry { name: "HardSigmoid",        attrs: &["alpha", "beta"], check: ok, convert: |i, n| unary(i, n, Op::HardSigmoid(HardSigmoid { alpha: af(n, "alpha", 0.2), beta: af(n, "beta", 0.5) })) },
+    Entry { name: "Clip",               attrs: &["min", "max"], check: ok, convert: clip },
+    Entry { name: "Add",                attrs: &[], check: ok, convert: |i, n| binary(i, n, BinKind::Add) },
+    Entry { name: "Sub",                attrs: &[], check: ok, convert: |i, n| binary(i, n, BinKind::Sub) },
+    Entry { name: "Mul",                attrs: &[], check: ok, convert: |i, n| binary(i, n, BinKind::Mul) },
+    Entry { name: "Div",                attrs: &[], check: ok, convert: |i, n| binary(i, n, BinKind::Div) },
+    Entry { name: "GlobalAveragePool",  attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::GlobalAveragePool(GlobalAveragePool::default())) },
+    Entry { name: "ReduceMean",         attrs: &["axes", "keepdims", "noop_with_empty_axes"], check: ok, convert: reduce_mean },
+    Entry { name: "AveragePool",        attrs: &["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad", "dilations"], check: check_avg_pool, convert: average_pool },
+    Entry { name: "MaxPool",            attrs: &["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations", "storage_order"], check: check_max_pool, convert: max_pool },
+    Entry { name: "Gemm",               attrs: &["alpha", "beta", "transA", "transB"], check: ok, convert: gemm },
+    Entry { name: "MatMul",             attrs: &[], check: ok, convert: |i, n| { let (a, b) = (req(n, 0)?, req(n, 1)?); Ok(vec![i.add(&n.name, Op::MatMul(MatMul {}), &[a, b])?]) } },
+    Entry { name: "Flatten",            attrs: &["axis"], check: ok, convert: flatten },
+    Entry { name: "Reshape",            attrs: &["allowzero"], check: ok, convert: reshape },
+    Entry { name: "Transpose",          attrs: &["perm"], check: ok, convert: transpose },
+    Entry { name: "Squeeze",            attrs: &["axes"], check: ok, convert: squeeze },
+    Entry { name: "Unsqueeze",          attrs: &["axes"], check: ok, convert: unsqueeze },
+    Entry { name: "Concat",             attrs: &["axis"], check: ok, convert: concat },
+    Entry { name: "Pad",                attrs: &["mode", "pads", "value"], check: check_pad, convert: pad },
+    Entry { name: "Softmax",            attrs: &["axis"], check: ok, convert: softmax },
+    Entry { name: "Identity",           attrs: &[], check: ok, convert: identity },
+    Entry { name: "Dropout",            attrs: &["ratio", "seed", "is_test"], check: check_dropout, convert: dropout },
+    Entry { name: "Constant",           attrs: &["value", "value_float", "value_floats", "value_int", "value_ints"], check: ok, convert: constant },
+    Entry { name: "Cast",               attrs: &["to", "saturate"], check: ok, convert: cast },
+    Entry { name: "Shape",              attrs: &["start", "end"], check: ok, convert: shape },
+    Entry { name: "Gather",             attrs: &["axis"], check: ok, convert: gather },
+    Entry { name: "Slice",              attrs: &[], check: ok, convert: slice },
+];
+
+/// The table entry for an ONNX op type.
+pub fn lookup(op_type: &str) -> Option<&'static Entry> {
+    TABLE.iter().find(|e| e.name == op_type)
+}
+
+// ---- attribute and operand access ----
+
+fn attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    n.attribute.iter().find(|a| a.name == name)
+}
+fn ai(n: &NodeProto, name: &str, default: i64) -> i64 {
+    attr(n, name).map_or(default, |a| a.i)
+}
+fn af(n: &NodeProto, name: &str, default: f32) -> f32 {
+    attr(n, name).map_or(default, |a| a.f)
+}
+fn aints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(n, name).map(|a| a.ints.clone())
+}
+fn astr(n: &NodeProto, name: &str) -> Option<String> {
+    attr(n, name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
+}
+fn req(n: &NodeProto, i: usize) -> Result<&str, String> {
+    opt(n, i).ok_or_else(|| format!("input {i} is missing"))
+}
+fn opt(n: &NodeProto, i: usize) -> Option<&str> {
+    n.input.get(i).map(String::as_str).filter(|s| !s.is_empty())
+}
+fn usizes(v: &[i64], what: &str) -> Result<Vec<usize>, String> {
+    v.iter().map(|&x| usize::try_from(x).map_err(|_| format!("negative {what} {x}"))).collect()
+}
+fn one(v: Val) -> Result<Vec<Val>, String> {
+    Ok(vec![v])
+}
+
+// ---- checks ----
+
+fn auto_pad(n: &NodeProto) -> Result<AutoPad, String> {
+    match astr(n, "auto_pad").as_deref() {
+        None | Some("NOTSET") | Some("") => Ok(AutoPad::NotSet),
+        Some("SAME_UPPER") => Ok(AutoPad::SameUpper),
+        Some("SAME_LOWER") => Ok(AutoPad::SameLower),
+        Some("VALID") => Ok(AutoPad::Valid),
+        Some(s) => Err(format!("unsupported auto_pad {s:?}")),
+    }
+}
+fn check_auto_pad(n: &NodeProto, _: i64) -> Result<(), String> {
+    auto_pad(n).map(|_| ())
+}
+fn check_bn(n: &NodeProto, _: i64) -> Result<(), String> {
+    if ai(n, "training_mode", 0) != 0 || n.output.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err("training-mode BatchNormalization is not supported (inference only)".into());
+    }
+    Ok(())
+}
+fn check_avg_pool(n: &NodeProto, o: i64) -> Result<(), String> {
+    if aints(n, "dilations").is_some_and(|d| d.iter().any(|&x| x != 1)) {
+        return Err("dilated AveragePool is not supported".into());
+    }
+    check_auto_pad(n, o)
+}
+fn check_max_pool(n: &NodeProto, o: i64) -> Result<(), String> {
+    if ai(n, "storage_order", 0) != 0 {
+        return Err("MaxPool storage_order=1 is not supported".into());
+    }
+    if n.output.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err("MaxPool's Indices output is not supported".into());
+    }
+    check_auto_pad(n, o)
+}
+fn check_pad(n: &NodeProto, _: i64) -> Result<(), String> {
+    match astr(n, "mode").as_deref() {
+        None | Some("constant") | Some("reflect") | Some("edge") => Ok(()),
+        Some(m) => Err(format!("Pad mode {m:?} is not supported")),
+    }
+}
+fn check_dropout(n: &NodeProto, _: i64) -> Result<(), String> {
+    if n.output.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err("Dropout's mask output is not supported (inference only)".into());
+    }
+    Ok(())
+}
+
+// ---- converters ----
+
+fn unary(imp: &mut Importer, n: &NodeProto, op: Op) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    one(imp.add(&n.name, op, &[x])?)
+}
+
+fn conv(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let (x, w) = (req(n, 0)?, req(n, 1)?);
+    let ws = imp.shape_of(w)?;
+    if ws.len() != 4 {
+        return Err(format!("only 2-D convolution is supported (weight has rank {})", ws.len()));
+    }
+    if let Some(k) = aints(n, "kernel_shape") {
+        let wk: Vec<i64> = ws[2..].iter().map(|d| d.known().map_or(-1, |v| v as i64)).collect();
+        if k != wk {
+            return Err(format!("kernel_shape {k:?} disagrees with weight {wk:?}"));
+        }
+    }
+    let op = Conv {
+        strides: usizes(&aints(n, "strides").unwrap_or(vec![1, 1]), "stride")?,
+        dilations: usizes(&aints(n, "dilations").unwrap_or(vec![1, 1]), "dilation")?,
+        pads: usizes(&aints(n, "pads").unwrap_or(vec![0; 4]), "pad")?,
+        auto_pad: auto_pad(n)?,
+        group: usize::try_from(ai(n, "group", 1)).map_err(|_| "negative group")?,
+        format: DataFormat::Nchw,
+    };
+    let mut ins = vec![x, w];
+    ins.extend(opt(n, 2));
+    one(imp.add(&n.name, Op::Conv(op), &ins)?)
+}
+
+fn batch_norm(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let ins: Vec<&str> = (0..5).map(|i| req(n, i)).collect::<Result<_, _>>()?;
+    one(imp.add(&n.name, Op::BatchNorm(BatchNorm { epsilon: af(n, "epsilon", 1e-5), axis: 1 }), &ins)?)
+}
+
+fn clip(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    let (min, max) = if imp.opset < 11 {
+        (af(n, "min", f32::NEG_INFINITY), af(n, "max", f32::INFINITY))
+    } else {
+        let min = opt(n, 1).map(|m| imp.static_f32(m, "Clip min")).transpose()?.unwrap_or(f32::NEG_INFINITY);
+        let max = opt(n, 2).map(|m| imp.static_f32(m, "Clip max")).transpose()?.unwrap_or(f32::INFINITY);
+        (min, max)
+    };
+    one(imp.add(&n.name, Op::Clip(Clip { min, max }), &[x])?)
+}
+
+#[derive(Clone, Copy)]
+enum BinKind {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+fn binary(imp: &mut Importer, n: &NodeProto, kind: BinKind) -> Result<Vec<Val>, String> {
+    let (a, b) = (req(n, 0)?, req(n, 1)?);
+    // Shape arithmetic on static integers is evaluated here.
+    if let (Some((x, xs)), Some((y, ys))) = (imp.val(a)?.sym_ints(), imp.val(b)?.sym_ints()) {
+        if x.len() == y.len() || x.len() == 1 || y.len() == 1 {
+            let len = x.len().max(y.len());
+            let get = |v: &Vec<SymInt>, i: usize| v[if v.len() == 1 { 0 } else { i }].clone();
+            let mut out = Vec::with_capacity(len);
+            for i in 0..len {
+                match (get(&x, i), get(&y, i)) {
+                    (SymInt::Int(p), SymInt::Int(q)) => out.push(SymInt::Int(match kind {
+                        BinKind::Add => p + q,
+                        BinKind::Sub => p - q,
+                        BinKind::Mul => p * q,
+                        BinKind::Div if q != 0 => p.div_euclid(q),
+                        BinKind::Div => return Err("integer division by zero in shape arithmetic".into()),
+                    })),
+                    (s @ SymInt::Sym(_), SymInt::Int(1)) if matches!(kind, BinKind::Mul | BinKind::Div) => out.push(s),
+                    (SymInt::Int(1), s @ SymInt::Sym(_)) if matches!(kind, BinKind::Mul) => out.push(s),
+                    (s @ SymInt::Sym(_), SymInt::Int(0)) if matches!(kind, BinKind::Add | BinKind::Sub) => out.push(s),
+                    _ => return Err("shape arithmetic on a symbolic dim that senetc cannot fold".into()),
+                }
+            }
+            return one(Val::Ints { v: out, scalar: xs && ys });
+        }
+    }
+    let op = match kind {
+        BinKind::Add => Op::Add(Add {}),
+        BinKind::Sub => Op::Sub(Sub {}),
+        BinKind::Mul => Op::Mul(Mul {}),
+        BinKind::Div => Op::Div(Div {}),
+    };
+    one(imp.add(&n.name, op, &[a, b])?)
+}
+
+fn reduce_mean(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    let axes = if imp.opset >= 18 {
+        opt(n, 1).map(|a| imp.static_ints(a, "ReduceMean axes")).transpose()?.unwrap_or_default()
+    } else {
+        aints(n, "axes").unwrap_or_default()
+    };
+    if axes.is_empty() && ai(n, "noop_with_empty_axes", 0) != 0 {
+        return one(imp.add(&n.name, Op::Identity(Identity {}), &[x])?);
+    }
+    one(imp.add(&n.name, Op::ReduceMean(ReduceMean { axes, keepdims: ai(n, "keepdims", 1) != 0 }), &[x])?)
+}
+
+fn window(n: &NodeProto) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>), String> {
+    let kernel = usizes(&aints(n, "kernel_shape").ok_or("kernel_shape is required")?, "kernel")?;
+    if kernel.len() != 2 {
+        return Err(format!("only 2-D pooling is supported (kernel_shape {kernel:?})"));
+    }
+    let strides = usizes(&aints(n, "strides").unwrap_or(vec![1, 1]), "stride")?;
+    let pads = usizes(&aints(n, "pads").unwrap_or(vec![0; 4]), "pad")?;
+    Ok((kernel, strides, pads))
+}
+
+fn average_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let (kernel, strides, pads) = window(n)?;
+    let op = AveragePool {
+        kernel,
+        strides,
+        pads,
+        auto_pad: auto_pad(n)?,
+        ceil_mode: ai(n, "ceil_mode", 0) != 0,
+        count_include_pad: ai(n, "count_include_pad", 0) != 0,
+        format: DataFormat::Nchw,
+    };
+    unary(imp, n, Op::AveragePool(op))
+}
+
+fn max_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let (kernel, strides, pads) = window(n)?;
+    let op = MaxPool {
+        kernel,
+        strides,
+        dilations: usizes(&aints(n, "dilations").unwrap_or(vec![1, 1]), "dilation")?,
+        pads,
+        auto_pad: auto_pad(n)?,
+        ceil_mode: ai(n, "ceil_mode", 0) != 0,
+        format: DataFormat::Nchw,
+    };
+    unary(imp, n, Op::MaxPool(op))
+}
+
+fn gemm(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let mut ins = vec![req(n, 0)?, req(n, 1)?];
+    ins.extend(opt(n, 2));
+    let op = Gemm { alpha: af(n, "alpha", 1.0), beta: af(n, "beta", 1.0), trans_a: ai(n, "transA", 0) != 0, trans_b: ai(n, "transB", 0) != 0 };
+    one(imp.add(&n.name, Op::Gemm(op), &ins)?)
+}
+
+fn flatten(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    unary(imp, n, Op::Flatten(Flatten { axis: ai(n, "axis", 1) }))
+}
+
+fn reshape(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let (x, s) = (req(n, 0)?, req(n, 1)?);
+    let allowzero = ai(n, "allowzero", 0) != 0;
+    let (target, _) = imp.val(s)?.sym_ints().ok_or("Reshape's shape must be computable at import")?;
+    let in_shape = imp.shape_of(x)?;
+    let syms = target.iter().filter(|t| matches!(t, SymInt::Sym(_))).count();
+    let mut shape = Vec::with_capacity(target.len());
+    for (i, t) in target.iter().enumerate() {
+        shape.push(match t {
+            SymInt::Int(v) => *v,
+            // A symbol in the target: copy it from the input when it stands at the same place,
+            // otherwise let reshape infer it.
+            SymInt::Sym(s) if !allowzero && in_shape.get(i) == Some(&Dim::Sym(s.clone())) => 0,
+            SymInt::Sym(_) if syms == 1 && !target.contains(&SymInt::Int(-1)) => -1,
+            SymInt::Sym(s) => return Err(format!("reshape target depends on the symbolic dim {s} in a way senetc cannot express")),
+        });
+    }
+    if let Val::Const { tensor, name, .. } = imp.val(x)?.clone() {
+        let out = Reshape { shape: shape.clone(), allowzero }.output_shape(&senetc_ir::Shape::known(tensor.shape()))?;
+        if let Some(dims) = out.as_known() {
+            return one(Val::constant(tensor.reshaped(dims).map_err(|e| e.to_string())?, name));
+        }
+    }
+    one(imp.add(&n.name, Op::Reshape(Reshape { shape, allowzero }), &[x])?)
+}
+
+fn transpose(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let perm = usizes(&aints(n, "perm").unwrap_or_default(), "perm")?;
+    unary(imp, n, Op::Transpose(Transpose { perm }))
+}
+
+fn axes_setting(imp: &Importer, n: &NodeProto, since: i64, what: &str) -> Result<Vec<i64>, String> {
+    if imp.opset >= since {
+        Ok(opt(n, 1).map(|a| imp.static_ints(a, what)).transpose()?.unwrap_or_default())
+    } else {
+        Ok(aints(n, "axes").unwrap_or_default())
+    }
+}
+
+fn squeeze(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    let axes = axes_setting(imp, n, 13, "Squeeze axes")?;
+    if let Some((v, false)) = imp.val(x)?.sym_ints() {
+        if v.len() == 1 && (axes.is_empty() || axes == [0] || axes == [-1]) {
+            return one(Val::Ints { v, scalar: true });
+        }
+    }
+    unary(imp, n, Op::Squeeze(Squeeze { axes }))
+}
+
+fn unsqueeze(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    let axes = axes_setting(imp, n, 13, "Unsqueeze axes")?;
+    if let Some((v, true)) = imp.val(x)?.sym_ints() {
+        if axes == [0] || axes == [-1] {
+            return one(Val::Ints { v, scalar: false });
+        }
+    }
+    unary(imp, n, Op::Unsqueeze(Unsqueeze { axes }))
+}
+
+fn concat(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let axis = ai(n, "axis", 0);
+    let ins: Vec<&str> = n.input.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+    let statics: Option<Vec<(Vec<SymInt>, bool)>> = ins.iter().map(|i| imp.val(i).ok().and_then(Val::sym_ints)).collect();
+    if let Some(parts) = statics {
+        if parts.iter().all(|(_, scalar)| !scalar) && (axis == 0 || axis == -1) {
+            return one(Val::Ints { v: parts.into_iter().flat_map(|(v, _)| v).collect(), scalar: false });
+        }
+    }
+    one(imp.add(&n.name, Op::Concat(Concat { axis }), &ins)?)
+}
+
+fn pad(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    let mode = match astr(n, "mode").as_deref() {
+        Some("reflect") => PadMode::Reflect,
+        Some("edge") => PadMode::Edge,
+        _ => PadMode::Constant,
+    };
+    let (mut pads, value) = if imp.opset < 11 {
+        (aints(n, "pads").ok_or("pads is required")?, af(n, "value", 0.0))
+    } else {
+        let pads = imp.static_ints(req(n, 1)?, "Pad pads")?;
+        let value = opt(n, 2).map(|v| imp.static_f32(v, "Pad constant_value")).transpose()?.unwrap_or(0.0);
+        (pads, value)
+    };
+    if let Some(axes) = opt(n, 3) {
+        let axes = imp.static_ints(axes, "Pad axes")?;
+        let rank = imp.shape_of(x)?.len();
+        let mut full = vec![0; 2 * rank];
+        for (i, &a) in axes.iter().enumerate() {
+            let a = norm_axis(a, rank)?;
+            full[a] = pads[i];
+            full[a + rank] = pads[i + axes.len()];
+        }
+        pads = full;
+    }
+    unary(imp, n, Op::Pad(Pad { pads, mode, value }))
+}
+
+fn softmax(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    let rank = imp.shape_of(x)?.len() as i64;
+    let default = if imp.opset >= 13 { -1 } else { 1 };
+    let axis = ai(n, "axis", default);
+    if imp.opset < 13 && norm_axis(axis, rank as usize)? as i64 != rank - 1 {
+        return Err(format!("Softmax (opset {}) over axes {axis}.. of a rank-{rank} input is not supported", imp.opset));
+    }
+    unary(imp, n, Op::Softmax(Softmax { axis }))
+}
+
+fn identity(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    match imp.val(x)? {
+        Val::Dyn(_) => unary(imp, n, Op::Identity(Identity {})),
+        v => one(v.clone()),
+    }
+}
+
+fn dropout(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let ratio = if imp.opset >= 12 {
+        opt(n, 1).map(|r| imp.static_f32(r, "Dropout ratio")).transpose()?.unwrap_or(0.5)
+    } else {
+        af(n, "ratio", 0.5)
+    };
+    unary(imp, n, Op::Dropout(Dropout { ratio }))
+}
+
+fn constant(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let out = n.output.first().cloned().unwrap_or_default();
+    let a = n.attribute.first().ok_or("Constant has no value")?;
+    let t = match a.name.as_str() {
+        "value" => {
+            let mut t = a.t.as_ref().ok_or("Constant value is not a tensor")?.clone();
+            tensor::convert(&mut t, &mut imp.ext)?
+        }
+        "value_float" => Tensor::from_f32(vec![], &[a.f]),
+        "value_floats" => Tensor::from_f32(vec![a.floats.len()], &a.floats),
+        "value_int" => Tensor::from_i64(vec![], &[a.i]),
+        "value_ints" => Tensor::from_i64(vec![a.ints.len()], &a.ints),
+        other => return Err(format!("Constant attribute {other:?} is not supported")),
+    };
+    // Named after the value, as initializers are, so dumps bind it by a stable name.
+    one(Val::constant(t, out))
+}
+
+fn cast(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    let to = tensor::dtype(ai(n, "to", 0) as i32).ok_or_else(|| format!("Cast to type {} is not supported", ai(n, "to", 0)))?;
+    match imp.val(x)?.clone() {
+        Val::Ints { v, scalar } if !to.is_float() => one(Val::Ints { v, scalar }),
+        Val::Const { tensor, name, .. } => one(Val::constant(tensor.cast(to), name)),
+        _ => unary(imp, n, Op::Cast(Cast { to })),
+    }
+}
+
+fn shape(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let dims = imp.shape_of(req(n, 0)?)?;
+    let r = dims.len() as i64;
+    let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+    let (s, e) = (clampi(ai(n, "start", 0)), clampi(ai(n, "end", r)));
+    let v = dims.get(s..e.max(s)).unwrap_or(&[]).iter().map(SymInt::of_dim).collect();
+    one(Val::Ints { v, scalar: false })
+}
+
+fn gather(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let (data, idx) = (req(n, 0)?, req(n, 1)?);
+    let (Some((v, false)), Some((ix, scalar))) = (imp.val(data)?.sym_ints(), imp.val(idx)?.sym_ints()) else {
+        return Err("Gather is supported only on shape values computable at import".into());
+    };
+    if ai(n, "axis", 0) != 0 {
+        return Err("Gather on a shape value must use axis 0".into());
+    }
+    let mut out = Vec::new();
+    for i in ix {
+        let SymInt::Int(i) = i else { return Err("symbolic Gather index".into()) };
+        let j = if i < 0 { i + v.len() as i64 } else { i };
+        out.push(v.get(j as usize).cloned().ok_or_else(|| format!("Gather index {i} out of range"))?);
+    }
+    one(Val::Ints { v: out, scalar })
+}
+
+fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let data = req(n, 0)?;
+    let Some((v, false)) = imp.val(data)?.sym_ints() else {
+        return Err("Slice is supported only on shape values computable at import".into());
+    };
+    let starts = imp.static_ints(req(n, 1)?, "Slice starts")?;
+    let ends = imp.static_ints(req(n, 2)?, "Slice ends")?;
+    let steps = opt(n, 4).map(|s| imp.static_ints(s, "Slice steps")).transpose()?.unwrap_or(vec![1]);
+    if starts.len() != 1 || ends.len() != 1 || steps != [1] {
+        return Err("only a unit-step 1-D Slice of a shape value is supported".into());
+    }
+    let len = v.len() as i64;
+    let clampi = |x: i64| (if x < 0 { x + len } else { x }).clamp(0, len) as usize;
+    let (s, e) = (clampi(starts[0]), clampi(ends[0]));
+    one(Val::Ints { v: v.get(s..e.max(s)).unwrap_or(&[]).to_vec(), scalar: false })
+}
+

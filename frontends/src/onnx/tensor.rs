@@ -1,0 +1,109 @@
+//! TensorProto to IR tensors, including external data files.
+
+use onnx_protobuf::tensor_proto::DataLocation;
+use onnx_protobuf::TensorProto;
+use senetc_ir::{Buffer, DType, Storage, Tensor};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// ONNX `TensorProto.DataType` to IR dtype.
+pub fn dtype(code: i32) -> Option<DType> {
+    Some(match code {
+        1 => DType::F32,
+        2 => DType::U8,
+        3 => DType::I8,
+        6 => DType::I32,
+        7 => DType::I64,
+        9 => DType::Bool,
+        10 => DType::F16,
+        11 => DType::F64,
+        16 => DType::BF16,
+        _ => return None,
+    })
+}
+
+/// Memory maps of external data files, shared by every tensor that points into them.
+pub struct ExternalFiles {
+    dir: PathBuf,
+    maps: HashMap<PathBuf, Arc<dyn Storage>>,
+}
+
+impl ExternalFiles {
+    /// External data is resolved relative to `dir`, the model's folder, and must stay inside it.
+    pub fn new(dir: &Path) -> ExternalFiles {
+        ExternalFiles { dir: dir.to_path_buf(), maps: HashMap::new() }
+    }
+
+    fn open(&mut self, location: &str) -> Result<Arc<dyn Storage>, String> {
+        let rel = Path::new(location);
+        if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return Err(format!("external data location {location:?} is outside the model's folder"));
+        }
+        let path = self.dir.join(rel);
+        let dir = self.dir.canonicalize().map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let real = path.canonicalize().map_err(|e| format!("external data {}: {e}", path.display()))?;
+        if !real.starts_with(&dir) {
+            return Err(format!("external data {location:?} resolves outside the model's folder"));
+        }
+        if let Some(m) = self.maps.get(&real) {
+            return Ok(m.clone());
+        }
+        let file = std::fs::File::open(&real).map_err(|e| format!("external data {}: {e}", real.display()))?;
+        // Safety: the file is opened read-only and senetc never writes to it while the map lives;
+        // a concurrent external writer is outside what any model loader can defend against.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("mapping {}: {e}", real.display()))?;
+        let arc: Arc<dyn Storage> = Arc::new(map);
+        self.maps.insert(real, arc.clone());
+        Ok(arc)
+    }
+}
+
+/// Convert a TensorProto, taking its raw bytes without copying them.
+pub fn convert(t: &mut TensorProto, ext: &mut ExternalFiles) -> Result<Tensor, String> {
+    let dt = dtype(t.data_type).ok_or_else(|| format!("unsupported tensor data type {}", t.data_type))?;
+    let mut shape = Vec::with_capacity(t.dims.len());
+    for &d in &t.dims {
+        shape.push(usize::try_from(d).map_err(|_| format!("negative dim {d}"))?);
+    }
+    let n: usize = shape.iter().product();
+    let want = n * dt.size();
+    if t.data_location.enum_value() == Ok(DataLocation::EXTERNAL) {
+        let mut location = None;
+        let mut offset = 0usize;
+        let mut length = None;
+        for kv in &t.external_data {
+            match kv.key.as_str() {
+                "location" => location = Some(kv.value.clone()),
+                "offset" => offset = kv.value.parse().map_err(|_| format!("bad external offset {:?}", kv.value))?,
+                "length" => length = Some(kv.value.parse::<usize>().map_err(|_| format!("bad external length {:?}", kv.value))?),
+                _ => {}
+            }
+        }
+        let location = location.ok_or("external data without a location")?;
+        let len = length.unwrap_or(want);
+        if len != want {
+            return Err(format!("external data length {len} but {dt}{shape:?} needs {want} bytes"));
+        }
+        let storage = ext.open(&location)?;
+        let buf = Buffer::window(storage, offset, len)
+            .ok_or_else(|| format!("external data {location:?} is shorter than offset {offset} + length {len}"))?;
+        return Tensor::new(dt, shape, buf).map_err(|e| e.to_string());
+    }
+    let bytes: Vec<u8> = if !t.raw_data.is_empty() || n == 0 {
+        std::mem::take(&mut t.raw_data)
+    } else {
+        match dt {
+            DType::F32 => t.float_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            DType::F64 => t.double_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            DType::I64 => t.int64_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            DType::I32 => t.int32_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            DType::F16 | DType::BF16 => t.int32_data.iter().flat_map(|&v| (v as u16).to_le_bytes()).collect(),
+            DType::I8 | DType::U8 | DType::Bool => t.int32_data.iter().map(|&v| v as u8).collect(),
+        }
+    };
+    if bytes.len() != want {
+        return Err(format!("tensor {:?} holds {} bytes but {dt}{shape:?} needs {want}", t.name, bytes.len()));
+    }
+    Tensor::from_bytes(dt, shape, bytes).map_err(|e| e.to_string())
+}

@@ -1,0 +1,22 @@
+//! senetc's intermediate representation: a dataflow graph of ops over typed tensors
+//! (dtype, shape with a symbolic batch, layout), with shape inference, a verifier and a
+//! stable text format.
+#![warn(missing_docs)]
+
+mod dtype;
+mod error;
+mod graph;
+pub mod ops;
+mod shape;
+pub mod stats;
+mod tensor;
+pub mod text;
+mod verify;
+
+pub use dtype::DType;
+pub use error::IrError;
+pub use graph::{Graph, Node, NodeId, Outlet};
+pub use ops::Op;
+pub use shape::{Dim, Layout, Shape, TensorType};
+pub use tensor::{Buffer, Storage, Tensor};
+pub use verify::verify;

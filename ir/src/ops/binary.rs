@@ -1,0 +1,56 @@
+//! Broadcasting binary arithmetic.
+
+use super::OpDef;
+use crate::{op, Dim, Layout, Shape, TensorType};
+
+/// numpy broadcasting of two shapes; symbols broadcast against 1 and against themselves.
+pub fn broadcast_shapes(a: &Shape, b: &Shape) -> Result<Shape, String> {
+    let rank = a.rank().max(b.rank());
+    let mut out = Vec::with_capacity(rank);
+    for i in 0..rank {
+        let da = (i + a.rank()).checked_sub(rank).map(|j| &a.0[j]);
+        let db = (i + b.rank()).checked_sub(rank).map(|j| &b.0[j]);
+        let d = match (da, db) {
+            (None, Some(d)) | (Some(d), None) => d.clone(),
+            (Some(x), Some(y)) if x == y => x.clone(),
+            (Some(Dim::Known(1)), Some(d)) | (Some(d), Some(Dim::Known(1))) => d.clone(),
+            (Some(x), Some(y)) => return Err(format!("shapes {a} and {b} do not broadcast ({x} vs {y})")),
+            (None, None) => unreachable!("i < rank"),
+        };
+        out.push(d);
+    }
+    Ok(Shape(out))
+}
+
+fn infer_binary(inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+    let (a, b) = (inputs[0], inputs[1]);
+    if a.dtype != b.dtype {
+        return Err(format!("operand types differ: {} and {}", a.dtype, b.dtype));
+    }
+    let shape = broadcast_shapes(&a.shape, &b.shape)?;
+    // The result keeps the layout of the operand of full rank (the activation, not the gate).
+    let layout = [a, b].iter().find(|t| t.rank() == shape.rank() && t.layout != Layout::Any).map_or(Layout::Any, |t| t.layout);
+    Ok(vec![TensorType { dtype: a.dtype, shape, layout }])
+}
+
+macro_rules! binary {
+    ($(#[$m:meta])* $ty:ident, $name:literal) => {
+        op! { $(#[$m])* pub struct $ty {} }
+        impl OpDef for $ty {
+            const NAME: &'static str = $name;
+            const ARITY: (usize, usize) = (2, 2);
+            fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+                infer_binary(inputs)
+            }
+        }
+    };
+}
+
+binary!(/// a + b.
+    Add, "add");
+binary!(/// a - b.
+    Sub, "sub");
+binary!(/// a * b.
+    Mul, "mul");
+binary!(/// a / b.
+    Div, "div");

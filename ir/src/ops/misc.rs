@@ -1,0 +1,63 @@
+//! Leaves and pass-through ops: constants, identity, dropout, cast.
+
+use super::OpDef;
+use crate::{op, DType, Shape, Tensor, TensorType};
+
+/// A constant tensor. `name` binds it to a weight of the source model (empty for
+/// constants senetc made); the text format prints large ones by name and content hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Const {
+    /// The value.
+    pub tensor: Tensor,
+    /// Weight name in the source model, or empty.
+    pub name: String,
+}
+
+impl Const {
+    /// The type of the constant's value.
+    pub fn tensor_type(&self) -> TensorType {
+        TensorType::new(self.tensor.dtype(), Shape::known(self.tensor.shape()))
+    }
+}
+
+fn same_as_first(inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+    Ok(vec![inputs[0].clone()])
+}
+
+op! {
+    /// Returns its input.
+    pub struct Identity {}
+}
+impl OpDef for Identity {
+    const NAME: &'static str = "identity";
+    const ARITY: (usize, usize) = (1, 1);
+    fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        same_as_first(inputs)
+    }
+}
+
+op! {
+    /// Dropout in inference mode: returns its input. The ratio is kept for export.
+    pub struct Dropout { ratio: f32 = 0.5 }
+}
+impl OpDef for Dropout {
+    const NAME: &'static str = "dropout";
+    const ARITY: (usize, usize) = (1, 1);
+    fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        same_as_first(inputs)
+    }
+}
+
+op! {
+    /// Converts elements to `to` (floats to integers truncate toward zero).
+    pub struct Cast { to: DType = DType::F32 }
+}
+impl OpDef for Cast {
+    const NAME: &'static str = "cast";
+    const ARITY: (usize, usize) = (1, 1);
+    fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        let mut t = inputs[0].clone();
+        t.dtype = self.to;
+        Ok(vec![t])
+    }
+}

@@ -1,0 +1,64 @@
+//! Reductions and softmax.
+
+use super::OpDef;
+use crate::{op, Dim, Layout, Shape, TensorType};
+
+/// Normalise a possibly negative axis against `rank`.
+pub fn norm_axis(axis: i64, rank: usize) -> Result<usize, String> {
+    let a = if axis < 0 { axis + rank as i64 } else { axis };
+    if a < 0 || a >= rank as i64 {
+        return Err(format!("axis {axis} out of range for rank {rank}"));
+    }
+    Ok(a as usize)
+}
+
+op! {
+    /// Mean over `axes` (all axes when empty); `keepdims` keeps them as 1.
+    pub struct ReduceMean { axes: Vec<i64> = vec![], keepdims: bool = true }
+}
+impl ReduceMean {
+    /// The reduced axes, normalised and sorted.
+    pub fn axes_for(&self, rank: usize) -> Result<Vec<usize>, String> {
+        let mut axes: Vec<usize> = if self.axes.is_empty() {
+            (0..rank).collect()
+        } else {
+            self.axes.iter().map(|&a| norm_axis(a, rank)).collect::<Result<_, _>>()?
+        };
+        axes.sort_unstable();
+        axes.dedup();
+        Ok(axes)
+    }
+}
+impl OpDef for ReduceMean {
+    const NAME: &'static str = "reduce_mean";
+    const ARITY: (usize, usize) = (1, 1);
+    fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        let t = inputs[0];
+        let axes = self.axes_for(t.rank())?;
+        let mut dims = Vec::new();
+        for (i, d) in t.shape.0.iter().enumerate() {
+            if axes.contains(&i) {
+                if self.keepdims {
+                    dims.push(Dim::Known(1));
+                }
+            } else {
+                dims.push(d.clone());
+            }
+        }
+        let layout = if self.keepdims { t.layout } else { Layout::Any };
+        Ok(vec![TensorType { dtype: t.dtype, shape: Shape(dims), layout }])
+    }
+}
+
+op! {
+    /// exp(x) / sum(exp(x)) along `axis`.
+    pub struct Softmax { axis: i64 = -1 }
+}
+impl OpDef for Softmax {
+    const NAME: &'static str = "softmax";
+    const ARITY: (usize, usize) = (1, 1);
+    fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        norm_axis(self.axis, inputs[0].rank())?;
+        Ok(vec![inputs[0].clone()])
+    }
+}

@@ -1,0 +1,79 @@
+//! The JSON report of a compile (`--report`).
+
+use senetc_ir::{Graph, TensorType};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A graph input or output.
+#[derive(Serialize)]
+pub struct Signature {
+    /// Name.
+    pub name: String,
+    /// Element type.
+    pub dtype: String,
+    /// Dims; symbols as strings.
+    pub shape: Vec<serde_json::Value>,
+    /// Layout, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+}
+
+impl Signature {
+    /// Describe a value.
+    pub fn new(name: &str, t: &TensorType) -> Signature {
+        Signature {
+            name: name.to_string(),
+            dtype: t.dtype.to_string(),
+            shape: t
+                .shape
+                .0
+                .iter()
+                .map(|d| match d {
+                    senetc_ir::Dim::Known(n) => serde_json::json!(n),
+                    senetc_ir::Dim::Sym(s) => serde_json::json!(s),
+                })
+                .collect(),
+            layout: (t.layout != senetc_ir::Layout::Any).then(|| t.layout.name().to_string()),
+        }
+    }
+}
+
+/// Inputs and outputs of a graph.
+pub fn signature(g: &Graph) -> (Vec<Signature>, Vec<Signature>) {
+    let ins = g.inputs().iter().map(|&id| Signature::new(&g.node(id).name, &g.node(id).outputs[0])).collect();
+    let outs = g.outputs().iter().map(|(n, o)| Signature::new(n, g.outlet_type(*o))).collect();
+    (ins, outs)
+}
+
+/// What `senetc compile --report` writes.
+#[derive(Serialize)]
+pub struct Report {
+    /// senetc's version.
+    pub senetc_version: &'static str,
+    /// The model file.
+    pub model: String,
+    /// Its format.
+    pub format: crate::load::Format,
+    /// The target.
+    pub target: String,
+    /// What was emitted.
+    pub emit: String,
+    /// Where.
+    pub output: String,
+    /// Graph inputs.
+    pub inputs: Vec<Signature>,
+    /// Graph outputs.
+    pub outputs: Vec<Signature>,
+    /// Compute nodes per op.
+    pub op_counts: BTreeMap<&'static str, usize>,
+    /// Total compute nodes.
+    pub nodes: usize,
+    /// Parameter count.
+    pub parameters: usize,
+    /// FLOPs at batch 1.
+    pub flops_batch1: u64,
+    /// Wall time per phase, milliseconds.
+    pub timings_ms: BTreeMap<&'static str, f64>,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
+}

@@ -1,0 +1,150 @@
+//! The `senetc` command line: exit codes, atomic outputs, reports, determinism.
+
+mod common;
+
+use common::repo;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn senetc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_senetc")).args(args).output().expect("run senetc")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("senetc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn tiny() -> String {
+    repo("models/tiny_se_resnet.onnx").display().to_string()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn compile_writes_onnx_ir_and_report() {
+    let onnx = tmp("tiny.onnx");
+    let report = tmp("report.json");
+    let out = senetc(&["compile", &tiny(), "--emit", "onnx", "-o", s(&onnx), "--report", s(&report)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "quiet when not on a terminal: {}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["inputs"][0]["name"], "input");
+    assert_eq!(r["inputs"][0]["shape"], serde_json::json!([1, 3, 32, 32]));
+    assert_eq!(r["outputs"][0]["name"], "logits");
+    assert_eq!(r["op_counts"]["conv"], 8);
+    assert_eq!(r["nodes"], 29);
+    assert!(r["timings_ms"]["total"].as_f64().unwrap() > 0.0);
+    assert!(r["warnings"].is_array());
+    // The re-exported file imports again.
+    senetc_frontends::onnx::import(&onnx).unwrap();
+
+    let sir = tmp("tiny.sir");
+    let out = senetc(&["compile", &tiny(), "--emit", "ir", "-o", s(&sir)]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&sir).unwrap();
+    assert!(text.starts_with("graph "), "{text}");
+}
+
+#[test]
+fn compiles_are_byte_identical() {
+    for emit in ["ir", "onnx"] {
+        let a = tmp(&format!("a.{emit}"));
+        let b = tmp(&format!("b.{emit}"));
+        assert!(senetc(&["compile", &tiny(), "--emit", emit, "-o", s(&a)]).status.success());
+        assert!(senetc(&["compile", &tiny(), "--emit", emit, "-o", s(&b)]).status.success());
+        assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "{emit} output differs between runs");
+    }
+}
+
+#[test]
+fn unreadable_input_exits_2_and_writes_nothing() {
+    let out_path = tmp("never.onnx");
+    let out = senetc(&["compile", "/no/such/model.onnx", "--emit", "onnx", "-o", s(&out_path)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/model.onnx"));
+    assert!(!out_path.exists());
+
+    let garbage = tmp("garbage.onnx");
+    std::fs::write(&garbage, b"\xff\xff\xff\xff not a protobuf at all").unwrap();
+    let out = senetc(&["compile", s(&garbage), "--emit", "onnx", "-o", s(&out_path)]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("garbage.onnx") && err.contains("not a valid model"), "{err}");
+    assert!(!out_path.exists());
+
+    let unknown = tmp("model.xyz");
+    std::fs::write(&unknown, b"x").unwrap();
+    assert_eq!(senetc(&["compile", s(&unknown)]).status.code(), Some(2));
+}
+
+#[test]
+fn unsupported_model_exits_1_listing_every_problem() {
+    let out_path = tmp("unsupported.onnx");
+    let model = repo("tests/golden/onnx/unsupported_many.onnx");
+    let out = senetc(&["compile", s(&model), "--emit", "onnx", "-o", s(&out_path)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in ["\"lstm\" (LSTM): unsupported op", "\"conv\" (Conv): unsupported attribute \"foo\"", "\"pool\" (MaxPool)"] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(!out_path.exists(), "a failed compile left a file");
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    assert_eq!(senetc(&["compile"]).status.code(), Some(2));
+    assert_eq!(senetc(&["compile", &tiny(), "--emit", "bogus"]).status.code(), Some(2));
+    assert_eq!(senetc(&["frobnicate"]).status.code(), Some(2));
+    // Refuses to overwrite its own input.
+    let copy = tmp("self.onnx");
+    std::fs::copy(tiny(), &copy).unwrap();
+    let out = senetc(&["compile", s(&copy), "--emit", "onnx", "-o", s(&copy)]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn inspect_describes_the_model() {
+    let out = senetc(&["inspect", &tiny(), "--verbose"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in ["input : f32[1,3,32,32]:nchw", "logits : f32[1,10]", "parameters:", "flops:", "conv", "/stem/conv/Conv"] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn corrupted_models_never_panic() {
+    let bytes = std::fs::read(tiny()).unwrap();
+    let dir = std::env::temp_dir();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..300 {
+        let mut b = bytes.clone();
+        match i % 3 {
+            0 => b.truncate((next() as usize) % bytes.len()),
+            1 => {
+                for _ in 0..4 {
+                    let j = (next() as usize) % b.len();
+                    b[j] ^= 1 << (next() % 8);
+                }
+            }
+            _ => {
+                let j = (next() as usize) % b.len();
+                b[j] = (next() & 0xff) as u8;
+            }
+        }
+        let r = std::panic::catch_unwind(|| {
+            let _ = senetc_frontends::onnx::import_bytes(&b, &dir, Path::new("fuzz.onnx"));
+        });
+        assert!(r.is_ok(), "mutation {i} made the importer panic");
+    }
+}

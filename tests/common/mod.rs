@@ -1,0 +1,67 @@
+//! Shared helpers of the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The shared corpus folder (`SENETC_CORPUS`, default `../shared`), or `None` with a loud
+/// note when it is absent. With `SENETC_REQUIRE_CORPUS=1` (as in CI) absence is a failure.
+pub fn corpus() -> Option<PathBuf> {
+    let root = std::env::var_os("SENETC_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    if root.join("models").is_dir() {
+        return Some(root);
+    }
+    if std::env::var("SENETC_REQUIRE_CORPUS").as_deref() == Ok("1") {
+        panic!("SENETC_REQUIRE_CORPUS=1 but the corpus is missing at {}", root.display());
+    }
+    eprintln!("\n*** SKIPPED: corpus not found at {} (set SENETC_CORPUS) ***\n", root.display());
+    None
+}
+
+/// Every ONNX model of the corpus: (label, path).
+pub fn corpus_onnx_models(root: &std::path::Path) -> Vec<(String, PathBuf)> {
+    let mut v = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("models")).expect("models/").flatten().map(|e| e.path()).collect();
+    dirs.push(root.join("fixtures/onnx"));
+    dirs.sort();
+    for d in dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&d).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        files.sort();
+        for f in files {
+            if f.extension().is_some_and(|e| e == "onnx") {
+                let label = format!("{}/{}", d.file_name().unwrap().to_string_lossy(), f.file_name().unwrap().to_string_lossy());
+                v.push((label, f));
+            }
+        }
+    }
+    v
+}
+
+/// Path of a file in the repo.
+pub fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Compare `actual` with the golden file, or rewrite it when `SENETC_BLESS=1`.
+pub fn check_golden(path: &std::path::Path, actual: &str) -> Result<(), String> {
+    if std::env::var("SENETC_BLESS").as_deref() == Ok("1") {
+        std::fs::write(path, actual).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let expected = std::fs::read_to_string(path).map_err(|e| format!("{}: {e} (bless with SENETC_BLESS=1)", path.display()))?;
+    if expected == actual {
+        return Ok(());
+    }
+    let mut msg = format!("{} differs (bless with SENETC_BLESS=1):\n", path.display());
+    for (i, (e, a)) in expected.lines().zip(actual.lines()).enumerate() {
+        if e != a {
+            msg += &format!("  first difference at line {}:\n  - {e}\n  + {a}\n", i + 1);
+            break;
+        }
+    }
+    if expected.lines().count() != actual.lines().count() {
+        msg += &format!("  expected {} lines, got {}\n", expected.lines().count(), actual.lines().count());
+    }
+    Err(msg)
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Writes the small hand-written ONNX graphs the importer golden tests read.
+
+Each case NAME.onnx has a golden NAME.sir (the IR senetc prints; blessed with
+SENETC_BLESS=1 cargo test --test golden) or NAME.err (the expected error lines).
+Re-run after changing a case: python3 make.py  (needs the onnx package)."""
+import numpy as np
+import onnx
+from onnx import TensorProto as T, helper as h, numpy_helper as nh
+
+
+def save(name, nodes, inputs, outputs, inits=(), opset=17):
+    g = h.make_graph(nodes, name, inputs, outputs, list(inits))
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], producer_name="senetc-golden")
+    m.ir_version = 8
+    onnx.save(m, f"{name}.onnx")
+
+
+rng = np.random.default_rng(7)
+def w(name, *shape):
+    return nh.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+
+x = lambda shape, n="x": h.make_tensor_value_info(n, T.FLOAT, shape)
+i64 = lambda name, vals: nh.from_array(np.array(vals, dtype=np.int64), name)
+f32 = lambda name, v: nh.from_array(np.array(v, dtype=np.float32), name)
+
+# Conv with asymmetric pads, stride, dilation, groups, then Relu.
+save("conv_asym_pads", [
+    h.make_node("Conv", ["x", "w", "b"], ["c"], "conv", pads=[0, 1, 2, 1], strides=[2, 1], dilations=[1, 2], group=2),
+    h.make_node("Relu", ["c"], ["y"], "relu"),
+], [x(["batch", 4, 9, 9])], [x(None, "y")], [w("w", 6, 2, 3, 3), w("b", 6)])
+
+# SAME_UPPER conv and a ceil_mode max pool.
+save("same_pad_pool", [
+    h.make_node("Conv", ["x", "w"], ["c"], "conv", auto_pad="SAME_UPPER", strides=[2, 2], kernel_shape=[3, 3]),
+    h.make_node("MaxPool", ["c"], ["p"], "pool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+    h.make_node("AveragePool", ["p"], ["y"], "avg", kernel_shape=[2, 2], pads=[1, 1, 0, 0], count_include_pad=1),
+], [x([1, 3, 10, 10])], [x(None, "y")], [w("w", 4, 3, 3, 3)])
+
+# The SE block as the TorchScript exporter writes it: shape arithmetic on the symbolic batch.
+save("se_block_shape_arith", [
+    h.make_node("Shape", ["x"], ["s"], "shape"),
+    h.make_node("Constant", [], ["i0"], "c0", value=nh.from_array(np.array(0, dtype=np.int64))),
+    h.make_node("Gather", ["s", "i0"], ["n"], "gather_n", axis=0),
+    h.make_node("Shape", ["x"], ["s1"], "shape1"),
+    h.make_node("Constant", [], ["i1"], "c1", value=nh.from_array(np.array(1, dtype=np.int64))),
+    h.make_node("Gather", ["s1", "i1"], ["c"], "gather_c", axis=0),
+    h.make_node("GlobalAveragePool", ["x"], ["gap"], "pool"),
+    h.make_node("Flatten", ["gap"], ["f"], "flatten", axis=1),
+    h.make_node("Gemm", ["f", "w1", "b1"], ["fc1"], "fc1", transB=1),
+    h.make_node("Relu", ["fc1"], ["r"], "relu"),
+    h.make_node("Gemm", ["r", "w2", "b2"], ["fc2"], "fc2", transB=1),
+    h.make_node("Sigmoid", ["fc2"], ["gate"], "sigmoid"),
+    h.make_node("Unsqueeze", ["n", "ax0"], ["un"], "unsq_n"),
+    h.make_node("Unsqueeze", ["c", "ax0"], ["uc"], "unsq_c"),
+    h.make_node("Concat", ["un", "uc", "one", "one"], ["shape4"], "concat", axis=0),
+    h.make_node("Reshape", ["gate", "shape4"], ["g4"], "reshape"),
+    h.make_node("Mul", ["x", "g4"], ["y"], "scale"),
+], [x(["batch", 8, 4, 4])], [x(None, "y")],
+    [w("w1", 2, 8), w("b1", 2), w("w2", 8, 2), w("b2", 8), i64("ax0", [0]), i64("one", [1])])
+
+# Settings passed as inputs (opset 13+): Clip bounds, Squeeze/Unsqueeze axes, Pad, ReduceMean axes (18).
+save("settings_as_inputs", [
+    h.make_node("Clip", ["x", "lo", "hi"], ["c"], "relu6"),
+    h.make_node("Pad", ["c", "pads", "pv"], ["p"], "pad", mode="constant"),
+    h.make_node("ReduceMean", ["p", "axes"], ["m"], "mean", keepdims=0),
+    h.make_node("Unsqueeze", ["m", "uax"], ["u"], "unsqueeze"),
+    h.make_node("Squeeze", ["u", "uax"], ["s"], "squeeze"),
+    h.make_node("Softmax", ["s"], ["y"], "softmax", axis=-1),
+], [x([1, 3, 4, 4])], [x(None, "y")],
+    [f32("lo", 0.0), f32("hi", 6.0), i64("pads", [0, 0, 1, 1, 0, 0, 1, 1]), f32("pv", 0.5), i64("axes", [2, 3]),
+     i64("uax", [2])], opset=18)
+
+# Opset 11 forms: attributes where later opsets use inputs.
+save("opset11_attrs", [
+    h.make_node("Unsqueeze", ["x"], ["u"], "unsqueeze", axes=[0]),
+    h.make_node("Squeeze", ["u"], ["s"], "squeeze", axes=[0]),
+    h.make_node("ReduceMean", ["s"], ["m"], "mean", axes=[-1], keepdims=1),
+    h.make_node("HardSigmoid", ["m"], ["hs"], "hsig", alpha=0.25, beta=0.4),
+    h.make_node("Transpose", ["hs"], ["y"], "transpose", perm=[1, 0]),
+], [x([2, 5])], [x(None, "y")], opset=11)
+
+# Every unsupported thing is reported at once.
+save("unsupported_many", [
+    h.make_node("LSTM", ["x", "w", "w"], ["l"], "lstm", hidden_size=2),
+    h.make_node("Conv", ["x", "w"], ["c"], "conv", kernel_shape=[1], foo=3),
+    h.make_node("MaxPool", ["c"], ["p", "idx"], "pool", kernel_shape=[2, 2]),
+    h.make_node("Relu", ["p"], ["y"], "relu"),
+], [x([1, 2, 4, 4])], [x(None, "y")], [w("w", 2, 2, 1, 1)])
+
+# An opset outside 11..=21.
+save("opset_too_old", [h.make_node("Relu", ["x"], ["y"], "relu")], [x([1, 2])], [x(None, "y")], opset=9)

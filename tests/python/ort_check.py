@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Cross-check senetc's ONNX export with onnxruntime, an independent implementation.
+
+For every model in the corpus, `senetc compile --emit onnx` re-exports the imported IR;
+onnxruntime runs the re-exported file on the stored input and must reproduce the stored
+framework output (max |diff| <= 1e-4 * max(1, max |expected|), same argmax).
+Usage: ort_check.py SENETC_BINARY CORPUS_DIR OUT_DIR
+"""
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+
+
+def cases(corpus: pathlib.Path):
+    for d in sorted((corpus / "models").iterdir()):
+        if not (d / "meta.json").exists():
+            continue
+        meta = json.loads((d / "meta.json").read_text())
+        for m in sorted(d.glob("*.onnx")):
+            yield f"{d.name}/{m.name}", m, d / "input.npy", d / "expected.npy", meta["input_name"]
+    fx = corpus / "fixtures" / "onnx"
+    for m in sorted(fx.glob("*.onnx")):
+        yield f"fixtures/{m.name}", m, fx / "input_nchw.npy", fx / "expected_logits.npy", None
+
+
+def main() -> int:
+    senetc, corpus, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+    out.mkdir(parents=True, exist_ok=True)
+    passed = failed = 0
+    for label, model, inp, exp, _ in cases(corpus):
+        target = out / (label.replace("/", "__") + ".senetc.onnx")
+        r = subprocess.run([str(senetc), "compile", str(model), "--emit", "onnx", "-o", str(target), "--quiet"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"FAIL {label}: senetc exited {r.returncode}: {r.stderr.strip()}")
+            failed += 1
+            continue
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        sess = ort.InferenceSession(str(target), opts, providers=["CPUExecutionProvider"])
+        x = np.load(inp)
+        y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        e = np.load(exp)
+        diff = float(np.max(np.abs(y - e)))
+        tol = 1e-4 * max(1.0, float(np.max(np.abs(e))))
+        same_argmax = bool((y.argmax(-1) == e.argmax(-1)).all())
+        ok = y.shape == e.shape and diff <= tol and same_argmax
+        print(f"{'ok  ' if ok else 'FAIL'} {label}: max|diff|={diff:.3g} tol={tol:.3g} argmax_equal={same_argmax}")
+        passed += ok
+        failed += not ok
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
