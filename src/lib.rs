@@ -2,6 +2,7 @@
 //! The binary (`main.rs`) parses arguments and maps errors to exit codes.
 
 pub mod load;
+pub mod npy;
 pub mod output;
 pub mod progress;
 pub mod report;

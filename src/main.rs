@@ -23,8 +23,45 @@ struct Cli {
 enum Cmd {
     /// Compile a model. Exit codes: 0 success, 1 the model cannot be compiled, 2 bad usage or unreadable input.
     Compile(CompileArgs),
-    /// Describe a model: inputs, outputs, op histogram, parameters, FLOPs.
+    /// Describe a model: inputs, outputs, op histogram, parameters, FLOPs, planned memory.
     Inspect(InspectArgs),
+    /// Run a model on the CPU reference with .npy/.npz inputs.
+    Run(RunArgs),
+    /// Time inference on the CPU reference (the last line is `median_ms=<value>`).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The model file (.onnx).
+    model: PathBuf,
+    /// An input: `path.npy` (inputs in order), `NAME=path.npy`, or `path.npz` (entries by input name).
+    #[arg(short, long = "input", required = true)]
+    inputs: Vec<String>,
+    /// Write the output here (.npy; with several outputs, NAME is added before the extension).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// The model file (.onnx).
+    model: PathBuf,
+    /// Batch size bound to the symbolic batch dim.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Timed runs.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -88,6 +125,8 @@ fn main() {
     let result = match cli.cmd {
         Cmd::Compile(a) => compile(a),
         Cmd::Inspect(a) => inspect(a),
+        Cmd::Run(a) => run(a),
+        Cmd::Bench(a) => bench(a),
     };
     if let Err(e) = result {
         eprintln!("senetc: error: {e:#}");
@@ -184,6 +223,14 @@ fn inspect(a: InspectArgs) -> Result<()> {
     for (op, n) in stats::op_histogram(&g) {
         let _ = writeln!(s, "  {op:<20} {n}");
     }
+    match planned_peak(&g, a.batch) {
+        Ok((peak, naive)) => {
+            let _ = writeln!(s, "planned peak (batch {}): {} intermediate bytes ({} without reuse)", a.batch, peak, naive);
+        }
+        Err(e) => {
+            let _ = writeln!(s, "planned peak: unavailable ({e})");
+        }
+    }
     if a.verbose {
         let _ = writeln!(s, "nodes:");
         for id in g.order() {
@@ -196,5 +243,153 @@ fn inspect(a: InspectArgs) -> Result<()> {
         }
     }
     print!("{s}");
+    Ok(())
+}
+
+/// Shapes of the graph inputs with every symbol bound to `batch`.
+fn input_shapes(g: &senetc_ir::Graph, batch: usize) -> Result<Vec<Vec<usize>>> {
+    g.inputs()
+        .iter()
+        .map(|&id| {
+            let t = &g.node(id).outputs[0];
+            t.shape.bind(&|_| Some(batch)).as_known().ok_or_else(|| anyhow::anyhow!("input {:?} has an unknown dim", g.node(id).name))
+        })
+        .collect()
+}
+
+fn planned_peak(g: &senetc_ir::Graph, batch: usize) -> Result<(usize, usize)> {
+    let plan = senetc_codegen::cpu::CpuPlan::new(g, &input_shapes(g, batch)?, 1)?;
+    Ok((plan.peak_bytes(), plan.unplanned_bytes()))
+}
+
+/// Match the given input files to the graph inputs, checking names, shapes and dtypes.
+fn gather_inputs(g: &senetc_ir::Graph, specs: &[String]) -> Result<Vec<senetc_ir::Tensor>> {
+    let names: Vec<String> = g.inputs().iter().map(|&id| g.node(id).name.clone()).collect();
+    let expected = || {
+        g.inputs().iter().map(|&id| format!("{}: {}", g.node(id).name, g.node(id).outputs[0])).collect::<Vec<_>>().join(", ")
+    };
+    let mut given: Vec<Option<(senetc_ir::Tensor, String)>> = vec![None; names.len()];
+    let mut next_positional = 0;
+    for spec in specs {
+        let (name, path) = match spec.split_once('=') {
+            Some((n, p)) if !Path::new(spec).exists() => (Some(n.to_string()), PathBuf::from(p)),
+            _ => (None, PathBuf::from(spec)),
+        };
+        let is_npz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"));
+        let entries: Vec<(Option<String>, senetc_ir::Tensor)> = if is_npz {
+            senetc::npy::read_npz(&path).map_err(|e| UsageError(e.to_string()))?.into_iter().map(|(n, t)| (Some(n), t)).collect()
+        } else {
+            vec![(name, senetc::npy::read_npy(&path).map_err(|e| UsageError(e.to_string()))?)]
+        };
+        for (name, t) in entries {
+            let idx = match name {
+                Some(n) => names.iter().position(|x| *x == n).ok_or_else(|| {
+                    UsageError(format!("{}: the model has no input {n:?}; it expects {}", path.display(), expected()))
+                })?,
+                None => {
+                    let i = next_positional;
+                    next_positional += 1;
+                    if i >= names.len() {
+                        return Err(UsageError(format!("{}: too many inputs; the model expects {}", path.display(), expected())).into());
+                    }
+                    i
+                }
+            };
+            if given[idx].is_some() {
+                return Err(UsageError(format!("input {:?} given twice", names[idx])).into());
+            }
+            given[idx] = Some((t, path.display().to_string()));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, &id) in g.inputs().iter().enumerate() {
+        let want = &g.node(id).outputs[0];
+        let Some((t, from)) = given[i].take() else {
+            return Err(UsageError(format!("input {:?} is missing; the model expects {}", names[i], expected())).into());
+        };
+        let fits_shape = t.shape().len() == want.rank()
+            && want.shape.0.iter().zip(t.shape()).all(|(d, &n)| d.known().is_none_or(|k| k == n));
+        if t.dtype() != want.dtype || !fits_shape {
+            return Err(UsageError(format!(
+                "input {:?} expects {want}, got {}{:?} from {from}",
+                names[i],
+                t.dtype(),
+                t.shape()
+            ))
+            .into());
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+fn run(a: RunArgs) -> Result<()> {
+    let (g, _) = load::load(&a.model)?;
+    let inputs = gather_inputs(&g, &a.inputs)?;
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+    let mut plan = senetc_codegen::cpu::CpuPlan::new(&g, &shapes, a.threads)?;
+    let outputs = plan.run(&inputs)?;
+    for (name, t) in &outputs {
+        let v = t.to_f32();
+        let argmax = v.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0;
+        let preview: Vec<String> = v.iter().take(5).map(|x| format!("{x:.6}")).collect();
+        println!("{name}: {}{:?} argmax(flat)={argmax} [{}{}]", t.dtype(), t.shape(), preview.join(", "), if v.len() > 5 { ", ..." } else { "" });
+    }
+    if let Some(path) = &a.output {
+        for (name, t) in &outputs {
+            let p = if outputs.len() == 1 {
+                path.clone()
+            } else {
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                path.with_file_name(format!("{stem}.{name}.npy"))
+            };
+            senetc::npy::write_npy(&p, t)?;
+        }
+    }
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    if a.runs == 0 || a.batch == 0 {
+        return Err(UsageError("--runs and --batch must be at least 1".into()).into());
+    }
+    let (g, _) = load::load(&a.model)?;
+    let shapes = input_shapes(&g, a.batch)?;
+    let t = Instant::now();
+    let mut plan = senetc_codegen::cpu::CpuPlan::new(&g, &shapes, a.threads)?;
+    let compile_ms = t.elapsed().as_secs_f64() * 1e3;
+    // Seeded inputs: the timing does not depend on values, the run must be repeatable.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let inputs: Vec<senetc_ir::Tensor> = shapes
+        .iter()
+        .map(|s| {
+            let n: usize = s.iter().product();
+            let v: Vec<f32> = (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+                })
+                .collect();
+            senetc_ir::Tensor::from_f32(s.clone(), &v)
+        })
+        .collect();
+    for _ in 0..a.warmup {
+        plan.run(&inputs)?;
+    }
+    let mut times = Vec::with_capacity(a.runs);
+    for _ in 0..a.runs {
+        let t = Instant::now();
+        plan.run(&inputs)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|x, y| x.total_cmp(y));
+    let median = if times.len() % 2 == 1 { times[times.len() / 2] } else { (times[times.len() / 2 - 1] + times[times.len() / 2]) / 2.0 };
+    let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
+    println!("model: {}  batch: {}  threads: {}  runs: {} (+{} warmup)", a.model.display(), a.batch, threads, a.runs, a.warmup);
+    println!("compile: {compile_ms:.1} ms  planned peak: {} bytes", plan.peak_bytes());
+    println!("latency ms: min {:.3}  median {:.3}  max {:.3}", times[0], median, times[times.len() - 1]);
+    println!("median_ms={median:.3}");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! onnxruntime) and the CPU reference.
 #![warn(missing_docs)]
 
+pub mod cpu;
 pub mod onnx_export;
 
 /// Why a graph could not be lowered to a target.
@@ -19,6 +20,9 @@ pub enum CodegenError {
         /// What exactly is missing.
         why: String,
     },
+    /// Inputs given to a compiled model do not fit it.
+    #[error("{0}")]
+    Input(String),
     /// The graph itself is malformed.
     #[error(transparent)]
     Ir(#[from] senetc_ir::IrError),

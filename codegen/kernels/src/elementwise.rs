@@ -1,0 +1,388 @@
+//! Unary activations (also fused into conv epilogues) and numpy-broadcasting binary arithmetic.
+
+use rayon::prelude::*;
+
+use crate::PAR_CHUNK;
+
+/// A pointwise activation, applied standalone or fused into a producer's epilogue.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    /// Identity.
+    None,
+    /// `max(x, 0)` (NaN propagates).
+    Relu,
+    /// `min(max(x, min), max)` (NaN propagates).
+    Clip {
+        /// Lower bound.
+        min: f32,
+        /// Upper bound.
+        max: f32,
+    },
+    /// `1 / (1 + exp(-x))`, correct and finite for any finite x.
+    Sigmoid,
+    /// `max(0, min(1, alpha * x + beta))`.
+    HardSigmoid {
+        /// Slope.
+        alpha: f32,
+        /// Offset.
+        beta: f32,
+    },
+    /// `x * max(0, min(1, x / 6 + 0.5))` (ONNX HardSwish).
+    HardSwish,
+    /// `x * sigmoid(x)` (a.k.a. Swish).
+    Silu,
+}
+
+#[inline(always)]
+fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
+    // Comparison form rather than f32::max/min so that NaN propagates like onnxruntime.
+    if x < lo {
+        lo
+    } else if x > hi {
+        hi
+    } else {
+        x
+    }
+}
+
+#[inline(always)]
+fn sigmoid(x: f32) -> f32 {
+    // exp(-x) overflows to +inf for x < -88, giving exactly 0; never NaN for finite x.
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl Activation {
+    /// Applies the activation to one value.
+    #[inline(always)]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::None => x,
+            Activation::Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
+            Activation::Clip { min, max } => clamp(x, min, max),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::HardSigmoid { alpha, beta } => clamp(alpha * x + beta, 0.0, 1.0),
+            Activation::HardSwish => x * clamp(x / 6.0 + 0.5, 0.0, 1.0),
+            Activation::Silu => x * sigmoid(x),
+        }
+    }
+
+    /// Applies the activation in place to every element (serially: callers parallelise).
+    pub fn apply_slice(self, xs: &mut [f32]) {
+        // One loop per variant so each is a tight, vectorisable loop.
+        match self {
+            Activation::None => {}
+            Activation::Relu => xs.iter_mut().for_each(|x| *x = Activation::Relu.apply(*x)),
+            Activation::Clip { min, max } => xs.iter_mut().for_each(|x| *x = clamp(*x, min, max)),
+            Activation::Sigmoid => xs.iter_mut().for_each(|x| *x = sigmoid(*x)),
+            Activation::HardSigmoid { alpha, beta } => {
+                xs.iter_mut().for_each(|x| *x = clamp(alpha * *x + beta, 0.0, 1.0))
+            }
+            Activation::HardSwish => xs.iter_mut().for_each(|x| *x = Activation::HardSwish.apply(*x)),
+            Activation::Silu => xs.iter_mut().for_each(|x| *x *= sigmoid(*x)),
+        }
+    }
+
+    /// `x = act(x + bias)` in place: the fused epilogue of conv/gemm rows.
+    pub fn apply_with_bias(self, xs: &mut [f32], bias: f32) {
+        if bias != 0.0 {
+            xs.iter_mut().for_each(|x| *x += bias);
+        }
+        self.apply_slice(xs);
+    }
+
+    /// [`Activation::apply_slice`], parallelised over chunks for large slices.
+    pub fn apply_slice_par(self, xs: &mut [f32]) {
+        if self == Activation::None {
+            return;
+        }
+        if xs.len() <= PAR_CHUNK {
+            self.apply_slice(xs);
+        } else {
+            xs.par_chunks_mut(PAR_CHUNK).for_each(|c| self.apply_slice(c));
+        }
+    }
+}
+
+/// Unary activation from `input` into `out` (same length), parallel for large tensors.
+pub fn unary(act: Activation, input: &[f32], out: &mut [f32]) {
+    debug_assert_eq!(input.len(), out.len());
+    out.copy_from_slice(input);
+    act.apply_slice_par(out);
+}
+
+/// Arithmetic of [`binary`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BinaryOp {
+    /// a + b
+    Add,
+    /// a - b
+    Sub,
+    /// a * b
+    Mul,
+    /// a / b (IEEE: x/0 = ±inf)
+    Div,
+}
+
+/// numpy-style broadcasting of `a` (shape `a_shape`) and `b` (shape `b_shape`) into `out`
+/// (shape `out_shape`, the broadcast of the two, computed by the caller).
+///
+/// Shapes are right-aligned; every operand dim must equal the output dim or be 1.
+pub fn binary(
+    op: BinaryOp,
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    out: &mut [f32],
+    out_shape: &[usize],
+) {
+    match op {
+        BinaryOp::Add => binary_with(|x, y| x + y, a, a_shape, b, b_shape, out, out_shape),
+        BinaryOp::Sub => binary_with(|x, y| x - y, a, a_shape, b, b_shape, out, out_shape),
+        BinaryOp::Mul => binary_with(|x, y| x * y, a, a_shape, b, b_shape, out, out_shape),
+        BinaryOp::Div => binary_with(|x, y| x / y, a, a_shape, b, b_shape, out, out_shape),
+    }
+}
+
+/// The broadcast reduced to `rows` rows of `inner` elements: the collapsed output shape and,
+/// per operand, an element stride for every collapsed dim (0 where that operand broadcasts).
+struct Plan {
+    dims: Vec<usize>,
+    a_strides: Vec<usize>,
+    b_strides: Vec<usize>,
+}
+
+/// Drops size-1 output dims and merges neighbours in which both operands behave alike
+/// (both present, or one broadcast in both), so SE gates become [N*C, H*W] with a [N*C, 1] side.
+fn plan(a_shape: &[usize], b_shape: &[usize], out_shape: &[usize]) -> Plan {
+    let r = out_shape.len();
+    let dim_of = |s: &[usize], i: usize| -> usize {
+        let off = r - s.len();
+        if i < off {
+            1
+        } else {
+            s[i - off]
+        }
+    };
+    // (size, a_broadcasts, b_broadcasts) per kept dim.
+    let mut merged: Vec<(usize, bool, bool)> = Vec::with_capacity(r);
+    for (i, &d) in out_shape.iter().enumerate() {
+        if d == 1 {
+            continue;
+        }
+        let ab = dim_of(a_shape, i) == 1;
+        let bb = dim_of(b_shape, i) == 1;
+        match merged.last_mut() {
+            Some(last) if last.1 == ab && last.2 == bb => last.0 *= d,
+            _ => merged.push((d, ab, bb)),
+        }
+    }
+    if merged.is_empty() {
+        merged.push((1, false, false));
+    }
+    let strides = |pick: fn(&(usize, bool, bool)) -> bool| {
+        let mut s = vec![0; merged.len()];
+        let mut acc = 1;
+        for (i, m) in merged.iter().enumerate().rev() {
+            if !pick(m) {
+                s[i] = acc;
+                acc *= m.0;
+            }
+        }
+        s
+    };
+    Plan {
+        a_strides: strides(|m| m.1),
+        b_strides: strides(|m| m.2),
+        dims: merged.iter().map(|m| m.0).collect(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn binary_with<F: Fn(f32, f32) -> f32 + Sync + Copy>(
+    f: F,
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    out: &mut [f32],
+    out_shape: &[usize],
+) {
+    let total: usize = out_shape.iter().product();
+    debug_assert_eq!(out.len(), total);
+    if total == 0 {
+        return;
+    }
+    let p = plan(a_shape, b_shape, out_shape);
+    let inner = *p.dims.last().unwrap_or(&1);
+    let rank = p.dims.len();
+    let (sa, sb) = (p.a_strides[rank - 1], p.b_strides[rank - 1]);
+    debug_assert!(a.len() > p.dims.iter().zip(&p.a_strides).map(|(d, s)| (d - 1) * s).sum::<usize>());
+    debug_assert!(b.len() > p.dims.iter().zip(&p.b_strides).map(|(d, s)| (d - 1) * s).sum::<usize>());
+
+    // Element offsets of operand rows for a given row index of the collapsed output.
+    let row_offsets = |row: usize| -> (usize, usize) {
+        let (mut rem, mut oa, mut ob) = (row, 0, 0);
+        for i in (0..rank - 1).rev() {
+            let idx = rem % p.dims[i];
+            rem /= p.dims[i];
+            oa += idx * p.a_strides[i];
+            ob += idx * p.b_strides[i];
+        }
+        (oa, ob)
+    };
+    let do_row = |row: usize, o: &mut [f32]| {
+        let (oa, ob) = row_offsets(row);
+        match (sa, sb) {
+            (1, 1) => o.iter_mut().zip(&a[oa..oa + inner]).zip(&b[ob..ob + inner]).for_each(|((o, &x), &y)| *o = f(x, y)),
+            (1, _) => {
+                let y = b[ob];
+                o.iter_mut().zip(&a[oa..oa + inner]).for_each(|(o, &x)| *o = f(x, y))
+            }
+            (_, 1) => {
+                let x = a[oa];
+                o.iter_mut().zip(&b[ob..ob + inner]).for_each(|(o, &y)| *o = f(x, y))
+            }
+            _ => o.fill(f(a[oa], b[ob])),
+        }
+    };
+    // Rows per task: whole rows, roughly PAR_CHUNK elements.
+    let rows_per_task = (PAR_CHUNK / inner).max(1);
+    if total <= PAR_CHUNK {
+        out.chunks_mut(inner).enumerate().for_each(|(r, o)| do_row(r, o));
+    } else {
+        out.par_chunks_mut(rows_per_task * inner).enumerate().for_each(|(t, chunk)| {
+            for (i, o) in chunk.chunks_mut(inner).enumerate() {
+                do_row(t * rows_per_task + i, o);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{assert_close, in_pool, Rng};
+
+    /// Direct definition: unravel each output index and pick operand elements by broadcasting.
+    fn naive_binary(op: BinaryOp, a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize], osh: &[usize]) -> Vec<f32> {
+        let total: usize = osh.iter().product();
+        let r = osh.len();
+        let index = |sh: &[usize], idx: &[usize]| {
+            let off = r - sh.len();
+            let mut flat = 0;
+            for (i, &d) in sh.iter().enumerate() {
+                let c = if d == 1 { 0 } else { idx[off + i] };
+                flat = flat * d + c;
+            }
+            flat
+        };
+        (0..total)
+            .map(|mut f| {
+                let mut idx = vec![0; r];
+                for i in (0..r).rev() {
+                    idx[i] = f % osh[i];
+                    f /= osh[i];
+                }
+                let (x, y) = (a[index(ash, &idx)], b[index(bsh, &idx)]);
+                match op {
+                    BinaryOp::Add => x + y,
+                    BinaryOp::Sub => x - y,
+                    BinaryOp::Mul => x * y,
+                    BinaryOp::Div => x / y,
+                }
+            })
+            .collect()
+    }
+
+    fn check(op: BinaryOp, ash: &[usize], bsh: &[usize], osh: &[usize], seed: u64) {
+        let mut rng = Rng::new(seed);
+        let a = rng.vec(ash.iter().product());
+        let b: Vec<f32> = rng.vec(bsh.iter().product()).iter().map(|v| v + 3.0).collect();
+        let mut out = vec![0.0; osh.iter().product()];
+        in_pool(|| binary(op, &a, ash, &b, bsh, &mut out, osh));
+        assert_close(&out, &naive_binary(op, &a, ash, &b, bsh, osh), 0.0);
+    }
+
+    #[test]
+    fn hand_computed_broadcast_3x1_by_1x4() {
+        let a = [1.0, 2.0, 3.0];
+        let b = [10.0, 20.0, 30.0, 40.0];
+        let mut out = [0.0; 12];
+        binary(BinaryOp::Sub, &a, &[3, 1], &b, &[1, 4], &mut out, &[3, 4]);
+        assert_eq!(out, [-9.0, -19.0, -29.0, -39.0, -8.0, -18.0, -28.0, -38.0, -7.0, -17.0, -27.0, -37.0]);
+    }
+
+    #[test]
+    fn broadcast_patterns_match_naive() {
+        let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div];
+        let cases: &[(&[usize], &[usize], &[usize])] = &[
+            (&[2, 3, 4, 5], &[2, 3, 4, 5], &[2, 3, 4, 5]),
+            (&[2, 3, 4, 5], &[1], &[2, 3, 4, 5]),
+            (&[], &[2, 3], &[2, 3]),
+            (&[2, 8, 1, 1], &[2, 8, 6, 7], &[2, 8, 6, 7]),
+            (&[2, 8, 6, 7], &[2, 8, 1, 1], &[2, 8, 6, 7]),
+            (&[1, 8, 1, 1], &[2, 8, 6, 7], &[2, 8, 6, 7]),
+            (&[8, 1, 1], &[2, 8, 6, 7], &[2, 8, 6, 7]),
+            (&[3, 1], &[1, 4], &[3, 4]),
+            (&[4], &[3, 1], &[3, 4]),
+            (&[2, 1, 4], &[3, 1], &[2, 3, 4]),
+            (&[1, 3, 1, 5], &[2, 1, 4, 1], &[2, 3, 4, 5]),
+            (&[2, 1, 3, 1], &[2, 1, 3, 1], &[2, 1, 3, 1]),
+        ];
+        for (i, (a, b, o)) in cases.iter().enumerate() {
+            for op in ops {
+                check(op, a, b, o, i as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn large_se_gate_runs_in_parallel_chunks() {
+        check(BinaryOp::Mul, &[1, 256, 56, 56], &[1, 256, 1, 1], &[1, 256, 56, 56], 7);
+        check(BinaryOp::Mul, &[1, 256, 1, 1], &[1, 256, 56, 56], &[1, 256, 56, 56], 8);
+        check(BinaryOp::Add, &[3, 70000], &[3, 1], &[3, 70000], 9);
+        check(BinaryOp::Add, &[100000], &[100000], &[100000], 10);
+    }
+
+    #[test]
+    fn activations_hand_computed() {
+        let xs = [-3.0f32, -1.0, 0.0, 0.5, 4.0];
+        let run = |act: Activation| {
+            let mut v = xs;
+            act.apply_slice(&mut v);
+            for (x, y) in xs.iter().zip(&v) {
+                assert_eq!(act.apply(*x), *y);
+            }
+            v
+        };
+        assert_eq!(run(Activation::Relu), [0.0, 0.0, 0.0, 0.5, 4.0]);
+        assert_eq!(run(Activation::Clip { min: -1.5, max: 0.25 }), [-1.5, -1.0, 0.0, 0.25, 0.25]);
+        assert_eq!(run(Activation::HardSigmoid { alpha: 0.2, beta: 0.5 }), [0.0, 0.3, 0.5, 0.6, 1.0]);
+        assert_close(&run(Activation::HardSwish), &[0.0, -1.0 / 3.0, 0.0, 0.5 * (0.5 / 6.0 + 0.5), 4.0], 1e-7);
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let want: Vec<f32> = xs.iter().map(|&x| sig(x as f64) as f32).collect();
+        assert_close(&run(Activation::Sigmoid), &want, 1e-7);
+        let want: Vec<f32> = xs.iter().map(|&x| (x as f64 * sig(x as f64)) as f32).collect();
+        assert_close(&run(Activation::Silu), &want, 1e-7);
+        assert_eq!(run(Activation::None), xs);
+    }
+
+    #[test]
+    fn sigmoid_is_finite_for_extremes() {
+        for x in [-1e30f32, -100.0, -89.0, 89.0, 100.0, 1e30] {
+            let s = Activation::Sigmoid.apply(x);
+            assert!(s.is_finite() && (0.0..=1.0).contains(&s), "{x} -> {s}");
+            assert!(Activation::Silu.apply(x).is_finite());
+        }
+        assert_eq!(Activation::Sigmoid.apply(-200.0), 0.0);
+        assert_eq!(Activation::Sigmoid.apply(200.0), 1.0);
+        assert!(Activation::Relu.apply(f32::NAN).is_nan());
+    }
+}
