@@ -3,6 +3,7 @@
 
 pub mod load;
 pub mod npy;
+pub mod numeric;
 pub mod output;
 pub mod progress;
 pub mod report;

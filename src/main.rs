@@ -44,6 +44,8 @@ struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    #[command(flatten)]
+    opt: OptArgs,
 }
 
 #[derive(clap::Args)]
@@ -62,6 +64,11 @@ struct BenchArgs {
     /// Timed runs.
     #[arg(long, default_value_t = 20)]
     runs: usize,
+    /// Also print the time per op kind over the timed runs.
+    #[arg(long)]
+    profile: bool,
+    #[command(flatten)]
+    opt: OptArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -78,6 +85,45 @@ enum Emit {
     Ir,
     /// An ONNX model (opset 17) that Netron opens and onnxruntime runs.
     Onnx,
+}
+
+#[derive(clap::Args, Clone)]
+struct OptArgs {
+    /// Optimization level: 0 (none), 1 (cleanup, constant folding, BN folding), 2 (also fusions).
+    #[arg(short = 'O', default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
+    opt_level: u8,
+    /// Run exactly these passes, in this order (comma-separated), instead of the -O pipeline.
+    #[arg(long, value_delimiter = ',')]
+    passes: Option<Vec<String>>,
+    /// Skip a pass (repeatable).
+    #[arg(long = "disable-pass")]
+    disable_pass: Vec<String>,
+    /// Write the text IR after this pass (or `all`) into --dump-dir.
+    #[arg(long = "dump-ir-after")]
+    dump_ir_after: Option<String>,
+    /// Folder for --dump-ir-after (default: the current folder).
+    #[arg(long = "dump-dir")]
+    dump_dir: Option<PathBuf>,
+    /// Print the time and effect of every pass on stderr.
+    #[arg(long = "time-passes")]
+    time_passes: bool,
+    /// After every pass: run the verifier, and run the graph before and after on the CPU
+    /// reference with a seeded input; fail naming the pass and the first diverging node.
+    #[arg(long = "verify-each")]
+    verify_each: bool,
+    /// force_fp32 | force_fp16 | allow_mix_precision | must_keep_origin_dtype (ATC's meanings;
+    /// default: must_keep_origin_dtype on cpu, force_fp16 on ascend910).
+    #[arg(long = "precision-mode")]
+    precision_mode: Option<String>,
+    /// Op types that always run in fp16 (comma-separated IR op names).
+    #[arg(long = "fp16-allow", value_delimiter = ',')]
+    fp16_allow: Vec<String>,
+    /// Op types that never run in fp16.
+    #[arg(long = "fp16-deny", value_delimiter = ',')]
+    fp16_deny: Vec<String>,
+    /// Node names that keep their original type.
+    #[arg(long = "keep-dtype", value_delimiter = ',')]
+    keep_dtype: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -99,6 +145,8 @@ struct CompileArgs {
     /// No progress output even on a terminal.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    opt: OptArgs,
 }
 
 #[derive(clap::Args)]
@@ -134,6 +182,39 @@ fn main() {
     }
 }
 
+/// Run the pass pipeline the options ask for.
+fn optimize(g: &mut senetc_ir::Graph, o: &OptArgs, target: Target) -> Result<Vec<senetc_passes::PassRecord>> {
+    let mode = match (&o.precision_mode, target) {
+        (Some(m), _) => m.parse().map_err(UsageError)?,
+        (None, Target::Cpu) => senetc_passes::PrecisionMode::MustKeepOriginDtype,
+        (None, Target::Ascend910) => senetc_passes::PrecisionMode::ForceFp16,
+    };
+    let options = senetc_passes::PassOptions {
+        opt_level: o.opt_level,
+        passes: o.passes.clone(),
+        disabled: o.disable_pass.clone(),
+        dump_after: o.dump_ir_after.clone(),
+        dump_dir: o.dump_dir.clone(),
+        verify_each: o.verify_each,
+        precision: senetc_passes::PrecisionOptions { mode, allow: o.fp16_allow.clone(), deny: o.fp16_deny.clone(), keep_dtype: o.keep_dtype.clone() },
+        limits: Default::default(),
+    };
+    let pm = senetc_passes::PassManager::new(options).map_err(|e| UsageError(e.to_string()))?;
+    if let Err(e) = senetc_passes::PrecisionOptions::validate(&senetc_passes::PrecisionOptions { mode, allow: o.fp16_allow.clone(), deny: o.fp16_deny.clone(), keep_dtype: vec![] }) {
+        return Err(UsageError(e.to_string()).into());
+    }
+    let mut check = |a: &senetc_ir::Graph, b: &senetc_ir::Graph| senetc::numeric::check(a, b);
+    let records = pm.run(g, if o.verify_each { Some(&mut check) } else { None })?;
+    if o.time_passes {
+        eprintln!("{:<24} {:>9} {:>8} {:>7}  effect", "pass", "ms", "changes", "nodes");
+        for r in &records {
+            let effect: Vec<String> = r.report.counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            eprintln!("{:<24} {:>9.2} {:>8} {:>7}  {}", r.name, r.millis, r.report.changes, r.nodes_after, effect.join(", "));
+        }
+    }
+    Ok(records)
+}
+
 fn default_output(model: &Path, ext: &str) -> PathBuf {
     let stem = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     PathBuf::from(format!("{stem}.senetc.{ext}"))
@@ -160,6 +241,18 @@ fn compile(a: CompileArgs) -> Result<()> {
     let t = Instant::now();
     senetc_ir::verify(&g).with_context(|| format!("{}: the imported graph is malformed", a.model.display()))?;
     timings.insert("verify", ms(t));
+    let before = stats::op_histogram(&g).into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<String, usize>>();
+    let mut g = g;
+    progress.phase("optimizing");
+    let t = Instant::now();
+    let records = optimize(&mut g, &a.opt, a.target)?;
+    timings.insert("optimize", ms(t));
+    if a.target == Target::Cpu {
+        progress.phase("planning the CPU reference");
+        let t = Instant::now();
+        planned_peak(&g, 1).with_context(|| format!("{}: cannot lower to the CPU reference", a.model.display()))?;
+        timings.insert("cpu_plan", ms(t));
+    }
     progress.phase(&format!("writing {}", out.display()));
     let t = Instant::now();
     let bytes = match a.emit {
@@ -186,13 +279,33 @@ fn compile(a: CompileArgs) -> Result<()> {
             parameters: stats::param_count(&g),
             flops_batch1: stats::flops(&g, 1),
             timings_ms: timings,
-            warnings: Vec::new(),
+            warnings: records.iter().flat_map(|r| r.report.warnings.iter().map(move |w| format!("{}: {w}", r.name))).collect(),
+            op_counts_before: before,
+            passes: records
+                .iter()
+                .map(|r| senetc::report::PassSummary { name: r.name.to_string(), millis: r.millis, changes: r.report.changes, nodes_after: r.nodes_after, counts: r.report.counts.clone() })
+                .collect(),
+            fused: fused_counts(&records),
+            casts_inserted: records.iter().filter_map(|r| r.report.counts.get("casts inserted")).sum(),
+            fp16_weight_bytes: records.iter().filter_map(|r| r.report.counts.get("fp16 weight bytes")).sum(),
         };
         let mut json = serde_json::to_string_pretty(&report)?;
         json.push('\n');
         write_atomic(path, json.as_bytes())?;
     }
     Ok(())
+}
+
+fn fused_counts(records: &[senetc_passes::PassRecord]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in records {
+        for (k, v) in &r.report.counts {
+            if let Some(what) = k.strip_prefix("fused ").or_else(|| k.strip_prefix("folded ")) {
+                *m.entry(what.to_string()).or_insert(0) += v;
+            }
+        }
+    }
+    m
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -324,7 +437,8 @@ fn gather_inputs(g: &senetc_ir::Graph, specs: &[String]) -> Result<Vec<senetc_ir
 }
 
 fn run(a: RunArgs) -> Result<()> {
-    let (g, _) = load::load(&a.model)?;
+    let (mut g, _) = load::load(&a.model)?;
+    optimize(&mut g, &a.opt, Target::Cpu)?;
     let inputs = gather_inputs(&g, &a.inputs)?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
     let mut plan = senetc_codegen::cpu::CpuPlan::new(&g, &shapes, a.threads)?;
@@ -353,9 +467,10 @@ fn bench(a: BenchArgs) -> Result<()> {
     if a.runs == 0 || a.batch == 0 {
         return Err(UsageError("--runs and --batch must be at least 1".into()).into());
     }
-    let (g, _) = load::load(&a.model)?;
-    let shapes = input_shapes(&g, a.batch)?;
+    let (mut g, _) = load::load(&a.model)?;
     let t = Instant::now();
+    optimize(&mut g, &a.opt, Target::Cpu)?;
+    let shapes = input_shapes(&g, a.batch)?;
     let mut plan = senetc_codegen::cpu::CpuPlan::new(&g, &shapes, a.threads)?;
     let compile_ms = t.elapsed().as_secs_f64() * 1e3;
     // Seeded inputs: the timing does not depend on values, the run must be repeatable.
@@ -378,6 +493,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     for _ in 0..a.warmup {
         plan.run(&inputs)?;
     }
+    plan.set_profiling(a.profile);
     let mut times = Vec::with_capacity(a.runs);
     for _ in 0..a.runs {
         let t = Instant::now();
@@ -389,6 +505,16 @@ fn bench(a: BenchArgs) -> Result<()> {
     let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
     println!("model: {}  batch: {}  threads: {}  runs: {} (+{} warmup)", a.model.display(), a.batch, threads, a.runs, a.warmup);
     println!("compile: {compile_ms:.1} ms  planned peak: {} bytes", plan.peak_bytes());
+    if let Some(p) = plan.profile() {
+        let total: f64 = p.values().map(|(_, d)| d.as_secs_f64()).sum();
+        let mut rows: Vec<_> = p.iter().collect();
+        rows.sort_by(|x, y| y.1 .1.cmp(&x.1 .1));
+        println!("{:<22} {:>7} {:>10} {:>6}", "op", "calls", "ms/run", "share");
+        for (op, (calls, d)) in rows {
+            let ms = d.as_secs_f64() * 1e3 / a.runs as f64;
+            println!("{op:<22} {:>7} {ms:>10.3} {:>5.1}%", calls / a.runs, 100.0 * d.as_secs_f64() / total);
+        }
+    }
     println!("latency ms: min {:.3}  median {:.3}  max {:.3}", times[0], median, times[times.len() - 1]);
     println!("median_ms={median:.3}");
     Ok(())

@@ -64,7 +64,7 @@ pub struct Report {
     pub inputs: Vec<Signature>,
     /// Graph outputs.
     pub outputs: Vec<Signature>,
-    /// Compute nodes per op.
+    /// Compute nodes per op, after the passes.
     pub op_counts: BTreeMap<&'static str, usize>,
     /// Total compute nodes.
     pub nodes: usize,
@@ -76,4 +76,29 @@ pub struct Report {
     pub timings_ms: BTreeMap<&'static str, f64>,
     /// Things the user should know.
     pub warnings: Vec<String>,
+    /// Compute nodes per op as imported, before the passes.
+    pub op_counts_before: BTreeMap<String, usize>,
+    /// Every pass that ran, in order.
+    pub passes: Vec<PassSummary>,
+    /// Fused and folded patterns by kind.
+    pub fused: BTreeMap<String, usize>,
+    /// Casts the precision pass inserted.
+    pub casts_inserted: usize,
+    /// Bytes of weights stored as fp16.
+    pub fp16_weight_bytes: usize,
+}
+
+/// One pass in the report.
+#[derive(Serialize)]
+pub struct PassSummary {
+    /// Its name.
+    pub name: String,
+    /// Wall time.
+    pub millis: f64,
+    /// Edits made.
+    pub changes: usize,
+    /// Compute nodes after it.
+    pub nodes_after: usize,
+    /// Its counters.
+    pub counts: BTreeMap<String, usize>,
 }

@@ -28,7 +28,7 @@ fn s(p: &Path) -> &str {
 fn compile_writes_onnx_ir_and_report() {
     let onnx = tmp("tiny.onnx");
     let report = tmp("report.json");
-    let out = senetc(&["compile", &tiny(), "--emit", "onnx", "-o", s(&onnx), "--report", s(&report)]);
+    let out = senetc(&["compile", &tiny(), "--emit", "onnx", "-o", s(&onnx), "--report", s(&report), "-O0"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stderr.is_empty(), "quiet when not on a terminal: {}", String::from_utf8_lossy(&out.stderr));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
@@ -39,6 +39,7 @@ fn compile_writes_onnx_ir_and_report() {
     assert_eq!(r["nodes"], 29);
     assert!(r["timings_ms"]["total"].as_f64().unwrap() > 0.0);
     assert!(r["warnings"].is_array());
+    assert_eq!(r["op_counts_before"], r["op_counts"], "-O0 changes nothing");
     // The re-exported file imports again.
     senetc_frontends::onnx::import(&onnx).unwrap();
 

@@ -6,16 +6,19 @@ use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::tensor_shape_proto::{dimension, Dimension};
 use onnx_protobuf::type_proto::{self, Value as TypeValue};
 use onnx_protobuf::{
-    AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
+    AttributeProto, FunctionProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto,
 };
 use protobuf::{EnumOrUnknown, MessageField};
-use senetc_ir::ops::{AutoPad, DataFormat};
+use senetc_ir::ops::{AutoPad, DataFormat, FusedAct, SeGate};
 use senetc_ir::{DType, Dim, Graph, Op, Outlet, Tensor, TensorType};
 use std::collections::{HashMap, HashSet};
 
 /// The opset written.
 pub const OPSET: i64 = 17;
+
+/// The domain of the model-local functions that fused ops export as.
+pub const FUNCTION_DOMAIN: &str = "senetc";
 
 /// Serialize `g` as an ONNX model.
 pub fn export(g: &Graph) -> Result<Vec<u8>, CodegenError> {
@@ -24,7 +27,7 @@ pub fn export(g: &Graph) -> Result<Vec<u8>, CodegenError> {
 
 /// Build the ONNX ModelProto of `g`.
 pub fn to_model(g: &Graph) -> Result<ModelProto, CodegenError> {
-    let mut x = Exporter { g, graph: GraphProto::new(), names: HashMap::new(), used: HashSet::new() };
+    let mut x = Exporter { g, graph: GraphProto::new(), names: HashMap::new(), used: HashSet::new(), functions: Vec::new() };
     x.graph.name = if g.name.is_empty() { "senetc".into() } else { g.name.clone() };
     let order = g.order();
     // Graph inputs and outputs keep their names; other values get unique ones.
@@ -67,6 +70,10 @@ pub fn to_model(g: &Graph) -> Result<ModelProto, CodegenError> {
     m.producer_name = "senetc".into();
     m.producer_version = env!("CARGO_PKG_VERSION").into();
     m.opset_import.push(OperatorSetIdProto { domain: String::new(), version: OPSET, ..Default::default() });
+    if !x.functions.is_empty() {
+        m.opset_import.push(OperatorSetIdProto { domain: FUNCTION_DOMAIN.into(), version: 1, ..Default::default() });
+    }
+    m.functions = x.functions;
     m.graph = MessageField::some(x.graph);
     Ok(m)
 }
@@ -76,6 +83,7 @@ struct Exporter<'g> {
     graph: GraphProto,
     names: HashMap<Outlet, String>,
     used: HashSet<String>,
+    functions: Vec<FunctionProto>,
 }
 
 impl Exporter<'_> {
@@ -123,13 +131,26 @@ impl Exporter<'_> {
             Op::Input | Op::Const(_) => return Ok(()),
             Op::Conv(c) => {
                 nchw(c.format)?;
-                let k = self.g.outlet_type(self.g.inputs_of(id)[1]).shape.as_known().unwrap_or_default();
-                attrs.push(ints("kernel_shape", k.get(2..).unwrap_or(&[])));
+                let ins = self.g.inputs_of(id);
+                let (xs, k) = (self.g.outlet_type(ins[0]).shape.clone(), self.g.outlet_type(ins[1]).shape.as_known().unwrap_or_default());
                 attrs.push(ints("strides", &c.strides));
                 attrs.push(ints("dilations", &c.dilations));
                 attrs.push(int("group", c.group as i64));
-                pads_attrs(&mut attrs, c.auto_pad, &c.pads);
-                "Conv"
+                if c.act == FusedAct::None {
+                    attrs.push(ints("kernel_shape", k.get(2..).unwrap_or(&[])));
+                    pads_attrs(&mut attrs, c.auto_pad, &c.pads);
+                    "Conv"
+                } else {
+                    // The function body takes explicit pads: resolve SAME here (spatial dims are static).
+                    let h = xs.0.get(2).and_then(|d| d.known()).unwrap_or(0);
+                    let w = xs.0.get(3).and_then(|d| d.known()).unwrap_or(0);
+                    let (ph, pw) = (c.pads_for(0, h, k[2]), c.pads_for(1, w, k[3]));
+                    attrs.push(ints("pads", &[ph.0, pw.0, ph.1, pw.1]));
+                    if inputs.len() == 2 {
+                        inputs.push(self.init(&format!("{base}_zero_bias"), Tensor::from_f32(vec![k[0]], &vec![0.0; k[0]]).cast(self.g.outlet_type(ins[0]).dtype)));
+                    }
+                    return self.call(base, conv_act_function(c.act), inputs, out, attrs);
+                }
             }
             Op::BatchNorm(b) => {
                 if b.axis != 1 {
@@ -251,6 +272,11 @@ impl Exporter<'_> {
                 attrs.push(int("to", crate::onnx_export::onnx_code(c.to) as i64));
                 "Cast"
             }
+            Op::SqueezeExcite(se) => {
+                nchw(se.format)?;
+                return self.call(base, se_function(se), inputs, out, attrs);
+            }
+            Op::AddAct(a) => return self.call(base, add_act_function(a.act), inputs, out, attrs),
         };
         self.graph.node.push(NodeProto {
             op_type: op_type.into(),
@@ -262,6 +288,108 @@ impl Exporter<'_> {
         });
         Ok(())
     }
+}
+
+impl Exporter<'_> {
+    /// A node calling the model-local function `f` (added to the model once).
+    fn call(&mut self, name: String, f: FunctionProto, input: Vec<String>, out: String, attribute: Vec<AttributeProto>) -> Result<(), CodegenError> {
+        let op_type = f.name.clone();
+        if !self.functions.iter().any(|g| g.name == f.name) {
+            self.functions.push(f);
+        }
+        self.graph.node.push(NodeProto { op_type, domain: FUNCTION_DOMAIN.into(), name, input, output: vec![out], attribute, ..Default::default() });
+        Ok(())
+    }
+}
+
+fn node(op: &str, input: &[&str], output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: output.into(),
+        input: input.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute,
+        ..Default::default()
+    }
+}
+
+fn tensor_attr(name: &str, t: &Tensor) -> AttributeProto {
+    AttributeProto { t: MessageField::some(tensor_proto("", t)), ..attr(name, AttributeType::TENSOR) }
+}
+
+/// Nodes computing `out = act(input)` inside a function body.
+fn act_nodes(act: FusedAct, input: &str, out: &str) -> Vec<NodeProto> {
+    match act {
+        FusedAct::None => vec![node("Identity", &[input], out, vec![])],
+        FusedAct::Relu => vec![node("Relu", &[input], out, vec![])],
+        FusedAct::Sigmoid => vec![node("Sigmoid", &[input], out, vec![])],
+        FusedAct::HardSwish => vec![node("HardSwish", &[input], out, vec![])],
+        FusedAct::Silu => vec![node("Sigmoid", &[input], &format!("{out}_sig"), vec![]), node("Mul", &[input, &format!("{out}_sig")], out, vec![])],
+        FusedAct::Relu6 => vec![
+            node("Constant", &[], &format!("{out}_lo"), vec![tensor_attr("value", &scalar(0.0))]),
+            node("Constant", &[], &format!("{out}_hi"), vec![tensor_attr("value", &scalar(6.0))]),
+            node("Clip", &[input, &format!("{out}_lo"), &format!("{out}_hi")], out, vec![]),
+        ],
+    }
+}
+
+fn function(name: String, input: &[&str], node: Vec<NodeProto>, attribute: &[&str]) -> FunctionProto {
+    FunctionProto {
+        name,
+        domain: FUNCTION_DOMAIN.into(),
+        input: input.iter().map(|s| s.to_string()).collect(),
+        output: vec!["Y".into()],
+        attribute: attribute.iter().map(|s| s.to_string()).collect(),
+        node,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET, ..Default::default() }],
+        ..Default::default()
+    }
+}
+
+fn ref_attr(name: &str, ty: AttributeType) -> AttributeProto {
+    AttributeProto { ref_attr_name: name.into(), ..attr(name, ty) }
+}
+
+fn conv_act_function(act: FusedAct) -> FunctionProto {
+    let conv_attrs = vec![
+        ref_attr("strides", AttributeType::INTS),
+        ref_attr("pads", AttributeType::INTS),
+        ref_attr("dilations", AttributeType::INTS),
+        ref_attr("group", AttributeType::INT),
+    ];
+    let mut body = vec![node("Conv", &["X", "W", "B"], "C", conv_attrs)];
+    body.extend(act_nodes(act, "C", "Y"));
+    function(format!("Conv_{}", act.name()), &["X", "W", "B"], body, &["strides", "pads", "dilations", "group"])
+}
+
+fn add_act_function(act: FusedAct) -> FunctionProto {
+    let mut body = vec![node("Add", &["A", "B"], "S", vec![])];
+    body.extend(act_nodes(act, "S", "Y"));
+    function(format!("Add_{}", act.name()), &["A", "B"], body, &[])
+}
+
+fn se_function(se: &senetc_ir::ops::SqueezeExcite) -> FunctionProto {
+    let mut body = vec![
+        node("GlobalAveragePool", &["X"], "P", vec![]),
+        node("Flatten", &["P"], "F", vec![int("axis", 1)]),
+        node("Gemm", &["F", "W1", "B1"], "H0", vec![int("transB", 1)]),
+    ];
+    body.extend(act_nodes(se.act, "H0", "H"));
+    body.push(node("Gemm", &["H", "W2", "B2"], "G0", vec![int("transB", 1)]));
+    let name = match se.gate {
+        SeGate::Sigmoid => {
+            body.push(node("Sigmoid", &["G0"], "G", vec![]));
+            format!("SqueezeExcite_{}_sigmoid", se.act.name())
+        }
+        SeGate::HardSigmoid => {
+            body.push(node("HardSigmoid", &["G0"], "G", vec![float("alpha", se.gate_alpha), float("beta", se.gate_beta)]));
+            format!("SqueezeExcite_{}_hard_sigmoid_{:08x}_{:08x}", se.act.name(), se.gate_alpha.to_bits(), se.gate_beta.to_bits())
+        }
+    };
+    body.push(node("Constant", &[], "axes", vec![tensor_attr("value", &Tensor::from_i64(vec![2], &[2, 3]))]));
+    body.push(node("Unsqueeze", &["G", "axes"], "G4", vec![]));
+    body.push(node("Mul", &["X", "G4"], "Y", vec![]));
+    function(name, &["X", "W1", "B1", "W2", "B2"], body, &[])
 }
 
 fn pads_attrs(attrs: &mut Vec<AttributeProto>, auto_pad: AutoPad, pads: &[usize]) {

@@ -206,6 +206,20 @@ impl Graph {
         }
     }
 
+    /// Make operand `index` of `id` read `o`.
+    pub fn set_operand(&mut self, id: NodeId, index: usize, o: Outlet) {
+        let old: Vec<_> = self.g.edges_directed(id, Direction::Incoming).filter(|e| e.weight().dst_slot == index).map(|e| e.id()).collect();
+        for e in old {
+            self.g.remove_edge(e);
+        }
+        self.g.add_edge(o.node, id, Edge { src_slot: o.slot, dst_slot: index });
+    }
+
+    /// Replace graph output `index` (keeping its name).
+    pub fn set_output(&mut self, index: usize, o: Outlet) {
+        self.outputs[index].1 = o;
+    }
+
     /// Remove a node and its edges; its readers are left with a missing operand, so
     /// callers remove nodes only once nothing reads them.
     pub fn remove_node(&mut self, id: NodeId) {

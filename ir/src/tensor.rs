@@ -61,8 +61,9 @@ pub struct Tensor {
 impl Tensor {
     /// A tensor over `data`; fails if the byte count does not match the shape.
     pub fn new(dtype: DType, shape: Vec<usize>, data: Buffer) -> Result<Tensor, IrError> {
-        let want = shape.iter().product::<usize>() * dtype.size();
-        if want != data.len {
+        let want = shape.iter().try_fold(dtype.size(), |a, &d| a.checked_mul(d));
+        if want != Some(data.len) {
+            let want = want.map_or("more than usize::MAX".to_string(), |w| w.to_string());
             return Err(IrError::Tensor(format!(
                 "{dtype}{shape:?} needs {want} bytes, got {}",
                 data.len

@@ -14,6 +14,7 @@ pub mod norm;
 pub mod pool;
 pub mod precision;
 pub mod reduce;
+pub mod se;
 
 #[cfg(test)]
 mod testutil;

@@ -1,7 +1,7 @@
 //! One node at a time: the exhaustive match from IR ops to kernels.
 
 use crate::CodegenError;
-use senetc_ir::ops::{norm_axis, AutoPad};
+use senetc_ir::ops::{norm_axis, AutoPad, FusedAct, SeGate};
 use senetc_ir::{DType, Node, Op};
 use senetc_kernels::elementwise::{unary, Activation};
 use senetc_kernels::{conv, layout, linalg, norm, pool, reduce, BinaryOp, Conv2d, Pool2d};
@@ -31,7 +31,7 @@ pub fn run_node(node: &Node, ins: &[(&[f32], &[usize])], out_shape: &[usize], ou
                 pads: [ph.0, pw.0, ph.1, pw.1],
                 group: c.group,
             };
-            conv::conv2d(&p, x.0, ins[1].0, ins.get(2).map(|b| b.0), Activation::None, out);
+            conv::conv2d(&p, x.0, ins[1].0, ins.get(2).map(|b| b.0), activation(c.act), out);
         }
         Op::BatchNorm(b) => {
             let (n, c) = (x.1[0], x.1[1]);
@@ -87,6 +87,18 @@ pub fn run_node(node: &Node, ins: &[(&[f32], &[usize])], out_shape: &[usize], ou
             let inner = x.1[axis + 1..].iter().product();
             reduce::softmax(x.0, outer, x.1[axis], inner, out);
         }
+        Op::SqueezeExcite(s) => {
+            let gate = match s.gate {
+                SeGate::Sigmoid => Activation::Sigmoid,
+                SeGate::HardSigmoid => Activation::HardSigmoid { alpha: s.gate_alpha, beta: s.gate_beta },
+            };
+            let se = senetc_kernels::se::SqueezeExcite { w1: ins[1].0, b1: ins[2].0, w2: ins[3].0, b2: ins[4].0, act: activation(s.act), gate };
+            senetc_kernels::se::squeeze_excite(&se, x.1[0], x.1[1], x.1[2] * x.1[3], x.0, out);
+        }
+        Op::AddAct(a) => {
+            senetc_kernels::binary(BinaryOp::Add, x.0, x.1, ins[1].0, ins[1].1, out, out_shape);
+            activation(a.act).apply_slice_par(out);
+        }
         Op::Cast(c) => {
             out.copy_from_slice(x.0);
             match c.to {
@@ -115,5 +127,17 @@ fn pool2d(xs: &[usize], k: &[usize], s: &[usize], d: &[usize], pads: &[usize], a
         pads: [ph.0, pw.0, ph.1, pw.1],
         ceil_mode,
         count_include_pad,
+    }
+}
+
+/// The kernel epilogue for a fused activation.
+pub fn activation(a: FusedAct) -> Activation {
+    match a {
+        FusedAct::None => Activation::None,
+        FusedAct::Relu => Activation::Relu,
+        FusedAct::Relu6 => Activation::Clip { min: 0.0, max: 6.0 },
+        FusedAct::Sigmoid => Activation::Sigmoid,
+        FusedAct::Silu => Activation::Silu,
+        FusedAct::HardSwish => Activation::HardSwish,
     }
 }

@@ -45,12 +45,23 @@ pub struct CpuPlan {
     slots: Vec<Vec<f32>>,
     pool: std::sync::Arc<rayon::ThreadPool>,
     bindings: BTreeMap<String, usize>,
+    profile: Option<BTreeMap<&'static str, (usize, std::time::Duration)>>,
 }
 
 impl CpuPlan {
     /// Compile `g` for inputs of the given shapes (in graph-input order), running on
     /// `threads` threads (0: all cores).
     pub fn new(g: &Graph, input_shapes: &[Vec<usize>], threads: usize) -> Result<CpuPlan, CodegenError> {
+        Self::build(g, input_shapes, threads, true)
+    }
+
+    /// Like [`CpuPlan::new`], but every intermediate keeps its own buffer so that
+    /// [`CpuPlan::node_value`] can read any node's output after a run.
+    pub fn capturing(g: &Graph, input_shapes: &[Vec<usize>], threads: usize) -> Result<CpuPlan, CodegenError> {
+        Self::build(g, input_shapes, threads, false)
+    }
+
+    fn build(g: &Graph, input_shapes: &[Vec<usize>], threads: usize, reuse: bool) -> Result<CpuPlan, CodegenError> {
         let bad = |msg: String| CodegenError::Input(msg);
         if input_shapes.len() != g.inputs().len() {
             return Err(bad(format!("the model has {} inputs, {} given", g.inputs().len(), input_shapes.len())));
@@ -99,14 +110,14 @@ impl CpuPlan {
                 consts.insert(id, data);
             }
         }
-        let mem = MemoryPlan::new(g, &order, &elems);
+        let mem = MemoryPlan::new(g, &order, &elems, reuse);
         let slots = mem.slots.iter().map(|&n| vec![0.0f32; n]).collect();
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .map_err(|e| bad(format!("cannot start {threads} threads: {e}")))?;
-        Ok(CpuPlan { g: g.clone(), order, shapes, consts, mem, slots, pool: std::sync::Arc::new(pool), bindings })
+        Ok(CpuPlan { g: g.clone(), order, shapes, consts, mem, slots, pool: std::sync::Arc::new(pool), bindings, profile: None })
     }
 
     /// Bytes of intermediate buffers the plan holds (the planned peak, weights and inputs excluded).
@@ -121,6 +132,34 @@ impl CpuPlan {
             .filter(|&&id| !matches!(self.g.node(id).op, Op::Input | Op::Const(_)) && !plan::is_view(&self.g.node(id).op))
             .map(|&id| self.shapes[&Outlet::new(id)].iter().product::<usize>() * 4)
             .sum()
+    }
+
+    /// The output of node `id` of the planned graph after the last run (only meaningful for
+    /// a [`CpuPlan::capturing`] plan; graph inputs are not kept).
+    pub fn node_value(&self, id: NodeId) -> Option<(&[usize], &[f32])> {
+        let o = Outlet::new(id);
+        let shape = self.shapes.get(&o)?;
+        let n: usize = shape.iter().product();
+        match self.mem.homes.get(&o)? {
+            Home::Slot(s) => Some((shape, &self.slots[*s][..n])),
+            Home::Const(c) => Some((shape, self.consts[c].slice())),
+            Home::Input(_) => None,
+        }
+    }
+
+    /// The planned graph.
+    pub fn graph(&self) -> &Graph {
+        &self.g
+    }
+
+    /// Start (or stop) accumulating time per op kind over the following runs.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(BTreeMap::new);
+    }
+
+    /// Accumulated (calls, time) per op kind since profiling started.
+    pub fn profile(&self) -> Option<&BTreeMap<&'static str, (usize, std::time::Duration)>> {
+        self.profile.as_ref()
     }
 
     /// Symbol values the inputs fixed.
@@ -187,7 +226,13 @@ impl CpuPlan {
                 .into_iter()
                 .map(|o| (self.value(o, ins), self.shapes[&o].as_slice()))
                 .collect();
+            let t = self.profile.is_some().then(std::time::Instant::now);
             let r = exec::run_node(node, &operands, &self.shapes[&out_o], &mut out[..n]);
+            if let (Some(t), Some(p)) = (t, self.profile.as_mut()) {
+                let e = p.entry(node.op.name()).or_default();
+                e.0 += 1;
+                e.1 += t.elapsed();
+            }
             if r.is_ok() {
                 match node.outputs[0].dtype {
                     DType::F16 => senetc_kernels::precision::round_f16(&mut out[..n]),
@@ -213,6 +258,7 @@ fn check_supported(g: &Graph, id: NodeId) -> Result<(), CodegenError> {
         Op::GlobalAveragePool(p) => nchw(p.format),
         Op::AveragePool(p) => nchw(p.format),
         Op::MaxPool(p) => nchw(p.format),
+        Op::SqueezeExcite(p) => nchw(p.format),
         Op::BatchNorm(b) if b.axis != 1 => Err(unsupported("batch norm over an axis other than 1")),
         _ => Ok(()),
     }

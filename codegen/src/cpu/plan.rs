@@ -32,7 +32,8 @@ pub struct MemoryPlan {
 
 impl MemoryPlan {
     /// Plan `order` (a topological order of `g`); `elems` gives each value's element count.
-    pub fn new(g: &Graph, order: &[NodeId], elems: &HashMap<Outlet, usize>) -> MemoryPlan {
+    /// With `reuse` false every value keeps its own slot (to inspect intermediates).
+    pub fn new(g: &Graph, order: &[NodeId], elems: &HashMap<Outlet, usize>, reuse: bool) -> MemoryPlan {
         let mut homes: HashMap<Outlet, Home> = HashMap::new();
         // Alias roots: a view's output is stored where its input is.
         let mut root: HashMap<Outlet, Outlet> = HashMap::new();
@@ -87,7 +88,7 @@ impl MemoryPlan {
                         };
                         slots[s] = slots[s].max(need);
                         let end = last_use[&r];
-                        if end != usize::MAX {
+                        if end != usize::MAX && reuse {
                             dies.entry(end.max(step)).or_default().push(s);
                         }
                         Home::Slot(s)

@@ -165,7 +165,7 @@ fn conv(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
         pads: usizes(&aints(n, "pads").unwrap_or(vec![0; 4]), "pad")?,
         auto_pad: auto_pad(n)?,
         group: usize::try_from(ai(n, "group", 1)).map_err(|_| "negative group")?,
-        format: DataFormat::Nchw,
+        ..Conv::default()
     };
     let mut ins = vec![x, w];
     ins.extend(opt(n, 2));

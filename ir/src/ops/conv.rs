@@ -6,7 +6,8 @@ use crate::{op, Dim, Layout, Shape, TensorType};
 op! {
     /// 2-D convolution. Inputs: x (4-D, in `format`), w (OIHW: [out, in/group, kh, kw]),
     /// optional bias [out]. `pads` is [h_begin, w_begin, h_end, w_end] and is used when
-    /// `auto_pad` is `explicit`; SAME and VALID are resolved from the input size.
+    /// `auto_pad` is `explicit`; SAME and VALID are resolved from the input size. `act` is an
+    /// activation fused into the epilogue by the passes.
     pub struct Conv {
         strides: Vec<usize> = vec![1, 1],
         dilations: Vec<usize> = vec![1, 1],
@@ -14,6 +15,7 @@ op! {
         auto_pad: AutoPad = AutoPad::NotSet,
         group: usize = 1,
         format: DataFormat = DataFormat::Nchw,
+        act: super::FusedAct = super::FusedAct::None,
     }
 }
 

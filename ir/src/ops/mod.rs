@@ -8,6 +8,7 @@ pub mod attr;
 mod activation;
 mod binary;
 mod conv;
+mod fused;
 mod linalg;
 mod misc;
 mod norm;
@@ -19,6 +20,7 @@ pub use activation::*;
 pub use attr::{AttrValue, AutoPad, DataFormat, PadMode};
 pub use binary::*;
 pub use conv::*;
+pub use fused::*;
 pub use linalg::*;
 pub use misc::*;
 pub use norm::*;
@@ -193,4 +195,8 @@ declare_ops! {
     Dropout,
     /// Element type conversion.
     Cast,
+    /// Fused squeeze-excitation block.
+    SqueezeExcite,
+    /// Addition followed by an activation.
+    AddAct,
 }

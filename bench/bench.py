@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Latency of senetc's CPU reference against onnxruntime and tract, in one run.
+
+Each model of ../shared/models at batch 1 and 8, 2 threads, median of --runs runs after
+warm-up. senetc is timed by `senetc bench` (inference only: compile happens once before);
+onnxruntime with ORT_ENABLE_ALL; tract through its Python bindings (into_optimized).
+Prints a table and the ratios senetc/peer (below 1 means senetc is faster).
+
+Usage: bench/bench.py [--senetc target/release/senetc] [--corpus ../shared] [--runs 20]
+       [--models a,b] [--batches 1,8] [--json out.json]
+Setup: pip install onnxruntime numpy tract
+"""
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+MODELS = ["seresnext50_32x4d", "efficientnet_b0", "mobilenetv1_100", "seresnet110_cifar"]
+
+
+def median_ms(fn, warmup, runs):
+    for _ in range(warmup):
+        fn()
+    t = []
+    for _ in range(runs):
+        a = time.perf_counter()
+        fn()
+        t.append((time.perf_counter() - a) * 1e3)
+    return float(np.median(t))
+
+
+def bench_senetc(exe, model, batch, threads, warmup, runs):
+    r = subprocess.run([exe, "bench", str(model), "--batch", str(batch), "--threads", str(threads),
+                        "--warmup", str(warmup), "--runs", str(runs)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip())
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("median_ms="), last
+    return float(last.split("=", 1)[1])
+
+
+def bench_ort(model, x, threads, warmup, runs):
+    import onnxruntime as ort
+    o = ort.SessionOptions()
+    o.intra_op_num_threads = threads
+    o.inter_op_num_threads = 1
+    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    s = ort.InferenceSession(str(model), o, providers=["CPUExecutionProvider"])
+    name = s.get_inputs()[0].name
+    return median_ms(lambda: s.run(None, {name: x}), warmup, runs)
+
+
+def bench_tract(model, x, warmup, runs):
+    try:
+        import tract
+    except ImportError:
+        return None
+    m = tract.onnx().model_for_path(str(model))
+    m.set_input_fact(0, ",".join(str(d) for d in x.shape) + ",f32")
+    r = m.into_optimized().into_runnable()
+    return median_ms(lambda: r.run([x]), warmup, runs)
+
+
+def main():
+    root = pathlib.Path(__file__).resolve().parent.parent
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--senetc", default=str(root / "target/release/senetc"))
+    ap.add_argument("--corpus", default=str(root.parent / "shared"))
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    rows = []
+    print(f"{'model':<20} {'batch':>5} {'senetc ms':>10} {'ort ms':>8} {'tract ms':>9} {'senetc/ort':>11} {'senetc/tract':>13}")
+    for name in a.models.split(","):
+        model = pathlib.Path(a.corpus) / "models" / name / "model.onnx"
+        x1 = np.load(model.parent / "input.npy")
+        for batch in [int(b) for b in a.batches.split(",")]:
+            x = np.ascontiguousarray(np.repeat(x1, batch, axis=0))
+            s = bench_senetc(a.senetc, model, batch, a.threads, a.warmup, a.runs)
+            o = bench_ort(model, x, a.threads, a.warmup, a.runs)
+            t = bench_tract(model, x, a.warmup, a.runs)
+            row = {"model": name, "batch": batch, "senetc_ms": s, "ort_ms": o, "tract_ms": t,
+                   "senetc_over_ort": s / o, "senetc_over_tract": (s / t) if t else None}
+            rows.append(row)
+            ts = f"{t:9.2f}" if t else f"{'n/a':>9}"
+            tr = f"{s / t:13.2f}" if t else f"{'n/a':>13}"
+            print(f"{name:<20} {batch:>5} {s:10.2f} {o:8.2f} {ts} {s / o:11.2f} {tr}", flush=True)
+    if a.json:
+        pathlib.Path(a.json).write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
