@@ -149,3 +149,79 @@ fn corrupted_models_never_panic() {
         assert!(r.is_ok(), "mutation {i} made the importer panic");
     }
 }
+
+#[test]
+fn pass_flags_work() {
+    let dump = tmp("dumps");
+    let out = tmp("o.sir");
+    let r = senetc(&["compile", &tiny(), "-o", s(&out), "--dump-ir-after", "all", "--dump-dir", s(&dump), "--time-passes", "--verify-each"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("fuse-se") && err.contains("fold-bn"), "{err}");
+    let mut dumps: Vec<String> = std::fs::read_dir(&dump).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    dumps.sort();
+    assert_eq!(dumps.first().map(String::as_str), Some("01-eliminate-identity.sir"), "{dumps:?}");
+    assert!(dumps.iter().any(|d| d.ends_with("-fuse-se.sir")), "{dumps:?}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("squeeze_excite"), "{text}");
+
+    // A chosen pipeline, and a disabled pass.
+    let r = senetc(&["compile", &tiny(), "-o", s(&out), "--passes", "eliminate-identity,eliminate-dead-code"]);
+    assert!(r.status.success());
+    assert!(!std::fs::read_to_string(&out).unwrap().contains("squeeze_excite"));
+    let r = senetc(&["compile", &tiny(), "-o", s(&out), "--disable-pass", "fuse-se"]);
+    assert!(r.status.success());
+    assert!(!std::fs::read_to_string(&out).unwrap().contains("squeeze_excite"));
+    // Bad names are usage errors.
+    assert_eq!(senetc(&["compile", &tiny(), "-o", s(&out), "--passes", "no-such-pass"]).status.code(), Some(2));
+    assert_eq!(senetc(&["compile", &tiny(), "-o", s(&out), "--fp16-allow", "nonsense"]).status.code(), Some(2));
+    assert_eq!(senetc(&["compile", &tiny(), "-o", s(&out), "--precision-mode", "fp8"]).status.code(), Some(2));
+    assert_eq!(senetc(&["compile", &tiny(), "-o", s(&out), "-O3"]).status.code(), Some(2));
+}
+
+#[test]
+fn report_counts_fusions_and_casts() {
+    let report = tmp("opt-report.json");
+    let out = tmp("opt.onnx");
+    let r = senetc(&["compile", &tiny(), "--emit", "onnx", "-o", s(&out), "--report", s(&report), "--precision-mode", "allow_mix_precision"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["op_counts_before"]["batch_norm"], serde_json::Value::Null);
+    assert!(r["op_counts_before"]["relu"].as_u64().unwrap() > 0);
+    assert!(r["nodes"].as_u64().unwrap() < 29, "{}", r["nodes"]);
+    assert_eq!(r["fused"]["squeeze_excite"], 3 - 1 + 0, "{}", r["fused"]);
+    assert!(r["casts_inserted"].as_u64().unwrap() >= 2);
+    assert!(r["fp16_weight_bytes"].as_u64().unwrap() > 0);
+    assert!(r["passes"].as_array().unwrap().len() >= 6);
+}
+
+#[test]
+fn run_reports_signature_mismatches() {
+    let bad = tmp("bad_input.npy");
+    std::fs::write(&bad, senetc::npy::npy_bytes(&senetc_ir::Tensor::from_f32(vec![1, 3, 8, 8], &[0.0; 192]))).unwrap();
+    let r = senetc(&["run", &tiny(), "--input", s(&bad)]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("expects f32[1,3,32,32]") && err.contains("[1, 3, 8, 8]"), "{err}");
+    let r = senetc(&["run", &tiny(), "--input", &format!("nosuch={}", repo("models/tiny_se_resnet.input.npy").display())]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no input \"nosuch\""));
+    // The real input runs and writes the output.
+    let out = tmp("logits.npy");
+    let r = senetc(&["run", &tiny(), "--input", &format!("input={}", repo("models/tiny_se_resnet.input.npy").display()), "-o", s(&out), "--threads", "1"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let got = senetc::npy::read_npy(&out).unwrap();
+    let want = senetc::npy::read_npy(&repo("models/tiny_se_resnet.expected.npy")).unwrap();
+    let diff = got.to_f32().iter().zip(want.to_f32().iter()).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff < 1e-4, "{diff}");
+}
+
+#[test]
+fn bench_prints_median_last() {
+    let r = senetc(&["bench", &tiny(), "--runs", "3", "--warmup", "1", "--threads", "1"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = String::from_utf8_lossy(&r.stdout);
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("median_ms=") && last[10..].parse::<f64>().is_ok(), "{text}");
+    assert!(text.contains("min") && text.contains("max"));
+}

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Cross-check senetc's ONNX export with onnxruntime, an independent implementation.
 
-For every model in the corpus, `senetc compile --emit onnx` re-exports the imported IR;
-onnxruntime runs the re-exported file on the stored input and must reproduce the stored
-framework output (max |diff| <= 1e-4 * max(1, max |expected|), same argmax).
+For every model in the corpus, `senetc compile --emit onnx` re-exports the IR, once as
+imported (-O0) and once optimized (-O2: fused ops become model-local functions in the
+`senetc` domain); onnxruntime runs each file on the stored input and must reproduce the
+stored framework output (max |diff| <= 1e-4 * max(1, max |expected|), same argmax). For
+-O2 the file's top-level node count must equal the one senetc reports.
 Usage: ort_check.py SENETC_BINARY CORPUS_DIR OUT_DIR
 """
 import json
@@ -12,6 +14,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 
@@ -31,10 +34,12 @@ def main() -> int:
     senetc, corpus, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
     out.mkdir(parents=True, exist_ok=True)
     passed = failed = 0
-    for label, model, inp, exp, _ in cases(corpus):
-        target = out / (label.replace("/", "__") + ".senetc.onnx")
-        r = subprocess.run([str(senetc), "compile", str(model), "--emit", "onnx", "-o", str(target), "--quiet"],
-                           capture_output=True, text=True)
+    for (label, model, inp, exp, _), level in [(c, lv) for c in cases(corpus) for lv in ("-O0", "-O2")]:
+        label = f"{label} {level}"
+        target = out / (label.replace("/", "__").replace(" ", "") + ".senetc.onnx")
+        report = target.with_suffix(".json")
+        r = subprocess.run([str(senetc), "compile", str(model), "--emit", "onnx", "-o", str(target), "--quiet", level,
+                            "--report", str(report)], capture_output=True, text=True)
         if r.returncode != 0:
             print(f"FAIL {label}: senetc exited {r.returncode}: {r.stderr.strip()}")
             failed += 1
@@ -49,6 +54,15 @@ def main() -> int:
         tol = 1e-4 * max(1.0, float(np.max(np.abs(e))))
         same_argmax = bool((y.argmax(-1) == e.argmax(-1)).all())
         ok = y.shape == e.shape and diff <= tol and same_argmax
+        if level == "-O2":
+            m = onnx.load(str(target))
+            reported = json.loads(report.read_text())["nodes"]
+            functions = sorted(f.name for f in m.functions)
+            # Each fused op is one call node; Identity nodes naming outputs are not IR nodes.
+            top = sum(1 for n in m.graph.node if not n.name.endswith("/output"))
+            if top != reported or not functions:
+                print(f"FAIL {label}: {top} top-level nodes vs {reported} reported; functions {functions}")
+                ok = False
         print(f"{'ok  ' if ok else 'FAIL'} {label}: max|diff|={diff:.3g} tol={tol:.3g} argmax_equal={same_argmax}")
         passed += ok
         failed += not ok

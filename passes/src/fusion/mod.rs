@@ -97,7 +97,7 @@ fn category(g: &Graph, id: NodeId) -> String {
         Op::Conv(c) if c.act != FusedAct::None => "conv_act".into(),
         Op::Conv(c) => {
             let k = g.outlet_type(ins[1]).shape.as_known().unwrap_or_default();
-            let one = k.len() == 4 && k[2] == 1 && k[3] == 1 && c.strides == [1, 1] && c.dilations == [1, 1] && c.group == 1 && c.pads.iter().all(|&p| p == 0) && ins.len() == 3;
+            let one = k.len() == 4 && k[2] == 1 && k[3] == 1 && c.strides == [1, 1] && c.dilations == [1, 1] && c.group == 1 && c.pads.iter().all(|&p| p == 0);
             if one { "conv1x1".into() } else { "conv".into() }
         }
         Op::GlobalAveragePool(_) => "gap".into(),
@@ -220,18 +220,25 @@ fn from_egg(old: &Graph, expr: &RecExpr<SymbolLang>) -> Result<Graph, PassError>
             }
             continue;
         }
-        let value_children: Vec<Id> = n.children.iter().copied().filter(|&c| !(expr[c].is_leaf() && (expr[c].op.as_str() == "nobias" || meta(c).is_some()))).collect();
-        let operands: Vec<Outlet> = value_children.iter().map(|&c| operand(&map, c)).collect::<Result<_, _>>()?;
+        let is_marker = |c: Id| expr[c].is_leaf() && meta(c).is_some();
+        // Value operands in order; `None` where an optional operand is absent.
+        let values: Vec<Option<Outlet>> = n
+            .children
+            .iter()
+            .filter(|&&c| !is_marker(c))
+            .map(|&c| if expr[c].is_leaf() && expr[c].op.as_str() == "nobias" { Ok(None) } else { operand(&map, c).map(Some) })
+            .collect::<Result<_, _>>()?;
+        let present: Vec<Outlet> = values.iter().flatten().copied().collect();
         let metas: Vec<NodeId> = n.children.iter().filter_map(|&c| meta(c)).collect();
         let out = if let Some(rest) = op.strip_prefix("F:") {
-            build_fused(old, &mut g, rest, &operands, &metas)?
+            build_fused(old, &mut g, rest, &values, &metas)?
         } else if op == "silu" {
             let name = metas.first().map(|&m| old.node(m).name.clone()).unwrap_or_default();
-            g.add(name, Op::Silu(Default::default()), &operands)?
+            g.add(name, Op::Silu(Default::default()), &present)?
         } else {
             let m = *metas.last().ok_or_else(|| PassError::Options(format!("fusion: {op} lost its origin")))?;
             let on = old.node(m);
-            g.add(on.name.clone(), on.op.clone(), &operands)?
+            g.add(on.name.clone(), on.op.clone(), &present)?
         };
         map.insert(id, out);
     }
@@ -261,11 +268,16 @@ fn scope_name(names: &[&str]) -> String {
             }
         }
     }
-    if prefix.is_empty() { names.last().copied().unwrap_or("").to_string() } else { prefix.to_string() }
+    match prefix.trim_end_matches('/') {
+        "" => names.last().copied().unwrap_or("").to_string(),
+        scope => scope.to_string(),
+    }
 }
 
-fn build_fused(old: &Graph, g: &mut Graph, what: &str, ops: &[Outlet], metas: &[NodeId]) -> Result<Outlet, PassError> {
+fn build_fused(old: &Graph, g: &mut Graph, what: &str, values: &[Option<Outlet>], metas: &[NodeId]) -> Result<Outlet, PassError> {
     let parts: Vec<&str> = what.split(':').collect();
+    let ops: Vec<Outlet> = values.iter().flatten().copied().collect();
+    let ops = ops.as_slice();
     match parts.as_slice() {
         ["conv", act] => {
             let conv = old.node(metas[0]);
@@ -285,11 +297,14 @@ fn build_fused(old: &Graph, g: &mut Graph, what: &str, ops: &[Outlet], metas: &[
                     se.gate_beta = h.beta;
                 }
             }
-            let w1 = matrix(old, g, ops[1], metas[1])?;
-            let b1 = vector(g, ops[2])?;
-            let w2 = matrix(old, g, ops[3], metas[2])?;
-            let b2 = vector(g, ops[4])?;
-            Ok(g.add(scope_name(&names), Op::SqueezeExcite(se), &[ops[0], w1, b1, w2, b2])?)
+            let x = values[0].ok_or_else(|| PassError::Options("fusion: SE without input".into()))?;
+            let w1 = matrix(old, g, values[1].ok_or_else(|| PassError::Options("fusion: SE without w1".into()))?, metas[1])?;
+            let w2 = matrix(old, g, values[3].ok_or_else(|| PassError::Options("fusion: SE without w2".into()))?, metas[2])?;
+            let rows = |g: &Graph, w: Outlet| g.outlet_type(w).shape.as_known().map_or(0, |s| s[0]);
+            let (cr, c) = (rows(g, w1), rows(g, w2));
+            let b1 = vector(g, values[2], cr, &old.node(metas[1]).name)?;
+            let b2 = vector(g, values[4], c, &old.node(metas[2]).name)?;
+            Ok(g.add(scope_name(&names), Op::SqueezeExcite(se), &[x, w1, b1, w2, b2])?)
         }
         _ => Err(PassError::Options(format!("fusion: unknown fused node {what}"))),
     }
@@ -320,8 +335,11 @@ fn matrix(old: &Graph, g: &mut Graph, w: Outlet, producer: NodeId) -> Result<Out
     Ok(g.add_const(format!("{name}:se"), t))
 }
 
-/// A bias as a vector.
-fn vector(g: &mut Graph, b: Outlet) -> Result<Outlet, PassError> {
+/// A bias as a vector of `n` (zeros where the product had none).
+fn vector(g: &mut Graph, b: Option<Outlet>, n: usize, producer_name: &str) -> Result<Outlet, PassError> {
+    let Some(b) = b else {
+        return Ok(g.add_const(format!("{producer_name}:zero_bias"), Tensor::from_f32(vec![n], &vec![0.0; n])));
+    };
     let (name, t) = const_tensor(g, b)?;
     if t.shape().len() == 1 {
         return Ok(b);

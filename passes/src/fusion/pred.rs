@@ -24,7 +24,7 @@ pub fn single_use(p: &Preds, eg: &EGraph<SymbolLang, ()>, s: &Subst, var: &str) 
         .is_some_and(|i| p.single_use.contains(&i))
 }
 
-/// Every variable is bound to a constant of the original graph.
+/// Every variable is bound to a constant of the original graph (or to an absent bias).
 pub fn all_const(eg: &EGraph<SymbolLang, ()>, s: &Subst, vars: &[&str]) -> bool {
-    vars.iter().all(|v| leaf_symbol(eg, s, v).is_some_and(|m| m.starts_with('k')))
+    vars.iter().all(|v| leaf_symbol(eg, s, v).is_some_and(|m| m.starts_with('k') || m == "nobias"))
 }
