@@ -3,7 +3,8 @@
 
 Each model of ../shared/models at batch 1 and 8, 2 threads, median of --runs runs after
 warm-up. senetc is timed by `senetc bench` (inference only: compile happens once before);
-onnxruntime with ORT_ENABLE_ALL; tract through its Python bindings (into_optimized).
+onnxruntime with ORT_ENABLE_ALL; tract through its Python bindings (load, into_model,
+into_runnable).
 Prints a table and the ratios senetc/peer (below 1 means senetc is faster).
 
 Usage: bench/bench.py [--senetc target/release/senetc] [--corpus ../shared] [--runs 20]
@@ -59,9 +60,9 @@ def bench_tract(model, x, warmup, runs):
         import tract
     except ImportError:
         return None
-    m = tract.onnx().model_for_path(str(model))
+    m = tract.onnx().load(str(model))
     m.set_input_fact(0, ",".join(str(d) for d in x.shape) + ",f32")
-    r = m.into_optimized().into_runnable()
+    r = m.into_model().into_runnable()  # into_runnable optimises the typed model
     return median_ms(lambda: r.run([x]), warmup, runs)
 
 

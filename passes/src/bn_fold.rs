@@ -28,6 +28,7 @@ pub fn fold_bn(g: &mut Graph, r: &mut PassReport) {
             && match &g.node(producer).op {
                 Op::Conv(c) => c.act == FusedAct::None && channels_of_conv(g, producer) == Some(affine.scale.len()),
                 Op::Gemm(m) => gemm_out_features(g, producer, m) == Some(affine.scale.len()),
+                Op::MatMul(_) => matmul_as_gemm(g, producer).is_some_and(|n| n == affine.scale.len()),
                 _ => false,
             };
         let kind = if matches!(g.node(id).op, Op::BatchNorm(_)) { "batch_norm" } else { "per-channel affine" };
@@ -93,6 +94,13 @@ fn channels_of_conv(g: &Graph, conv: NodeId) -> Option<usize> {
     g.outlet_type(g.inputs_of(conv)[1]).shape.as_known().map(|s| s[0])
 }
 
+/// Output features of a 2-D matmul by a constant [K, N] matrix (a gemm without bias).
+fn matmul_as_gemm(g: &Graph, id: NodeId) -> Option<usize> {
+    let ins = g.inputs_of(id);
+    let w = const_of(g, ins[1])?;
+    (g.outlet_type(ins[0]).rank() == 2 && w.shape().len() == 2).then(|| w.shape()[1])
+}
+
 fn gemm_out_features(g: &Graph, id: NodeId, m: &Gemm) -> Option<usize> {
     let w = g.outlet_type(g.inputs_of(id)[1]).shape.as_known()?;
     Some(if m.trans_b { w[0] } else { w[1] })
@@ -105,7 +113,11 @@ fn fold_into(g: &mut Graph, producer: NodeId, a: &Affine) -> Option<Outlet> {
     if w.dtype() != DType::F32 {
         return None;
     }
-    let mut op = g.node(producer).op.clone();
+    let mut op = match &g.node(producer).op {
+        // x @ W is gemm(x, W) with no bias; folding gives it one.
+        Op::MatMul(_) => Op::Gemm(Gemm { beta: 0.0, ..Gemm::default() }),
+        op => op.clone(),
+    };
     // Output channel o owns row o of OIHW / [out,in] weights, or column o of [in,out] ones.
     let (rows_are_outputs, beta) = match &mut op {
         Op::Gemm(m) if m.trans_a => return None,

@@ -226,10 +226,11 @@ impl CpuPlan {
                 .into_iter()
                 .map(|o| (self.value(o, ins), self.shapes[&o].as_slice()))
                 .collect();
-            let t = self.profile.is_some().then(std::time::Instant::now);
+            let t = self.profile.is_some().then(|| (std::time::Instant::now(), profile_label(node, &operands)));
             let r = exec::run_node(node, &operands, &self.shapes[&out_o], &mut out[..n]);
-            if let (Some(t), Some(p)) = (t, self.profile.as_mut()) {
-                let e = p.entry(node.op.name()).or_default();
+            drop(operands);
+            if let (Some((t, label)), Some(p)) = (t, self.profile.as_mut()) {
+                let e = p.entry(label).or_default();
                 e.0 += 1;
                 e.1 += t.elapsed();
             }
@@ -261,5 +262,24 @@ fn check_supported(g: &Graph, id: NodeId) -> Result<(), CodegenError> {
         Op::SqueezeExcite(p) => nchw(p.format),
         Op::BatchNorm(b) if b.axis != 1 => Err(unsupported("batch norm over an axis other than 1")),
         _ => Ok(()),
+    }
+}
+
+/// Profile bucket of a node: convolutions split by kind, where the time goes.
+fn profile_label(node: &senetc_ir::Node, operands: &[(&[f32], &[usize])]) -> &'static str {
+    match &node.op {
+        Op::Conv(c) => {
+            let w = operands[1].1;
+            if c.group > 1 && c.group == operands[0].1[1] {
+                "conv (depthwise)"
+            } else if c.group > 1 {
+                "conv (grouped)"
+            } else if w[2] == 1 && w[3] == 1 {
+                "conv (1x1)"
+            } else {
+                "conv (kxk)"
+            }
+        }
+        op => op.name(),
     }
 }

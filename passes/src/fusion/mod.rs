@@ -43,7 +43,15 @@ impl Default for Limits {
 
 /// Run one theme's rules over `g`.
 pub fn run_theme(g: &mut Graph, theme: Theme, limits: &Limits, report: &mut PassReport) -> Result<(), PassError> {
-    let preds = Preds { single_use: std::sync::Arc::new(single_use_nodes(g)) };
+    let vectors = g
+        .node_ids()
+        .filter(|&id| match &g.node(id).op {
+            Op::Const(c) => matches!(c.tensor.shape(), [_] | [1, _]),
+            _ => false,
+        })
+        .map(|id| id.index())
+        .collect();
+    let preds = Preds { single_use: std::sync::Arc::new(single_use_nodes(g)), vectors: std::sync::Arc::new(vectors) };
     let rules = match theme {
         Theme::SqueezeExcite => {
             let mut r = rules::activation_canon(&preds);
@@ -108,6 +116,7 @@ fn category(g: &Graph, id: NodeId) -> String {
         Op::Reshape(_) | Op::Unsqueeze(_) if is_nc11(out) && nc_of_4d(out, in_shape(0)) => "to4d".into(),
         Op::Unsqueeze(u) if u.axes.len() == 1 && (u.axes[0] == -1 || u.axes[0] == in_shape(0).rank() as i64) => "unsq1".into(),
         Op::Gemm(m) if m.alpha == 1.0 && m.beta == 1.0 && !m.trans_a => "fc".into(),
+        Op::MatMul(_) if in_shape(0).rank() == 2 && g.outlet_type(ins[1]).rank() == 2 && matches!(g.node(ins[1].node).op, Op::Const(_)) => "mm2d".into(),
         Op::Clip(c) if c.min == 0.0 && c.max == 6.0 => "relu6".into(),
         Op::HardSigmoid(_) => "hsig".into(),
         Op::HardSwish(_) => "hswish".into(),
@@ -238,7 +247,11 @@ fn from_egg(old: &Graph, expr: &RecExpr<SymbolLang>) -> Result<Graph, PassError>
         } else {
             let m = *metas.last().ok_or_else(|| PassError::Options(format!("fusion: {op} lost its origin")))?;
             let on = old.node(m);
-            g.add(on.name.clone(), on.op.clone(), &present)?
+            match (&on.op, op) {
+                // A matmul + add extracted as a gemm (rule act-fc-from-matmul-add).
+                (Op::MatMul(_), "fc") => g.add(on.name.clone(), Op::Gemm(senetc_ir::ops::Gemm::default()), &present)?,
+                (op, _) => g.add(on.name.clone(), op.clone(), &present)?,
+            }
         };
         map.insert(id, out);
     }
@@ -317,12 +330,12 @@ fn const_tensor(g: &Graph, o: Outlet) -> Result<(String, Tensor), PassError> {
     }
 }
 
-/// An SE product's weights as [out, in], from a 1x1 conv ([out,in,1,1]) or a gemm.
+/// An SE product's weights as [out, in], from a 1x1 conv ([out,in,1,1]), a gemm or a matmul.
 fn matrix(old: &Graph, g: &mut Graph, w: Outlet, producer: NodeId) -> Result<Outlet, PassError> {
     let (name, t) = const_tensor(g, w)?;
     let s = t.shape().to_vec();
     let t = match &old.node(producer).op {
-        Op::Gemm(m) if !m.trans_b => {
+        Op::Gemm(senetc_ir::ops::Gemm { trans_b: false, .. }) | Op::MatMul(_) => {
             let mut out = vec![0.0; t.len()];
             senetc_kernels::layout::transpose(&t.to_f32(), &s, &[1, 0], &mut out);
             Tensor::from_f32(vec![s[1], s[0]], &out).cast(t.dtype())

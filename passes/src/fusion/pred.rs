@@ -9,6 +9,8 @@ use std::sync::Arc;
 pub struct Preds {
     /// Node indices whose single output has exactly one reader and is not a graph output.
     pub single_use: Arc<HashSet<usize>>,
+    /// Constant node indices holding a 1-D vector (or [1, n]): usable as a gemm bias.
+    pub vectors: Arc<HashSet<usize>>,
 }
 
 fn leaf_symbol(eg: &EGraph<SymbolLang, ()>, s: &Subst, var: &str) -> Option<String> {
@@ -27,4 +29,11 @@ pub fn single_use(p: &Preds, eg: &EGraph<SymbolLang, ()>, s: &Subst, var: &str) 
 /// Every variable is bound to a constant of the original graph (or to an absent bias).
 pub fn all_const(eg: &EGraph<SymbolLang, ()>, s: &Subst, vars: &[&str]) -> bool {
     vars.iter().all(|v| leaf_symbol(eg, s, v).is_some_and(|m| m.starts_with('k') || m == "nobias"))
+}
+
+/// The variable is bound to a constant vector ([n] or [1, n]).
+pub fn vector_const(p: &Preds, eg: &EGraph<SymbolLang, ()>, s: &Subst, var: &str) -> bool {
+    leaf_symbol(eg, s, var)
+        .and_then(|m| m.strip_prefix('k').and_then(|i| i.parse::<usize>().ok()))
+        .is_some_and(|i| p.vectors.contains(&i))
 }

@@ -8,7 +8,7 @@
 //! see `super::category`) and the meta leaf names the original node, so attributes and names
 //! survive; fused results are `F:`-prefixed.
 
-use super::pred::{all_const, single_use, Preds};
+use super::pred::{all_const, single_use, vector_const, Preds};
 use egg::{ConditionalApplier, Pattern, Rewrite, SymbolLang};
 
 type Rw = Rewrite<SymbolLang, ()>;
@@ -36,6 +36,8 @@ pub fn activation_canon(p: &Preds) -> Vec<Rw> {
         rule("act-silu-from-mul-sigmoid".into(), "(mul ?a (sigmoid ?a ?ms) ?mm)", "(silu ?a ?mm)", |p, eg, s| single_use(p, eg, s, "?ms"), p),
         // sigmoid(x) * x == silu(x)
         rule("act-silu-from-sigmoid-mul".into(), "(mul (sigmoid ?a ?ms) ?a ?mm)", "(silu ?a ?mm)", |p, eg, s| single_use(p, eg, s, "?ms"), p),
+        // x @ W + b == gemm(x, W, b), for a 2-D x and constant W and b (TensorFlow's dense layer)
+        rule("act-fc-from-matmul-add".into(), "(add (mm2d ?x ?w ?m1) ?b ?ma)", "(fc ?x ?w ?b ?m1)", |p, eg, s| single_use(p, eg, s, "?m1") && all_const(eg, s, &["?w", "?b"]) && vector_const(p, eg, s, "?b"), p),
     ]
 }
 
