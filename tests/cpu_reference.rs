@@ -81,3 +81,23 @@ fn batch_is_bound_at_plan_time() {
     let err = CpuPlan::new(&g, &[vec![1, 3, 224, 224]], 1).err().unwrap().to_string();
     assert!(err.contains("[batch,3,32,32]") && err.contains("224"), "{err}");
 }
+
+/// 16-bit values are stored rounded to their type (round to nearest even) and computed in
+/// fp32, as Ascend does; the expected values come from the `half` crate's conversions.
+#[test]
+fn sixteen_bit_storage_rounds_like_the_hardware() {
+    for (dt, round) in [("f16", (|v: f32| half::f16::from_f32(v).to_f32()) as fn(f32) -> f32), ("bf16", |v: f32| half::bf16::from_f32(v).to_f32())] {
+        let src = format!(
+            "graph \"t\" {{\n  input %0 \"x\" : f32[2,3]\n  %1 = cast(%0) {{to={dt}}} : {dt}[2,3]\n  %2 = const : {dt}[3] = [0.1, -0.2, 0.3]\n  %3 = add(%1, %2) : {dt}[2,3]\n  %4 = relu(%3) : {dt}[2,3]\n  %5 = cast(%4) {{to=f32}} : f32[2,3]\n  output \"y\" = %5\n}}\n"
+        );
+        let g = senetc_ir::text::parse(&src, &Default::default()).unwrap();
+        let x = [1.0 + 1.0 / 256.0, -2.0, std::f32::consts::PI, 1000.7, 0.1, 3e-5];
+        let mut plan = CpuPlan::new(&g, &[vec![2, 3]], 1).unwrap();
+        let y = plan.run(&[Tensor::from_f32(vec![2, 3], &x)]).unwrap()[0].1.to_f32().into_owned();
+        let k = [0.1f32, -0.2, 0.3].map(round);
+        for (i, &v) in x.iter().enumerate() {
+            let want = round(round(round(v) + k[i % 3]).max(0.0));
+            assert_eq!(y[i], want, "{dt} element {i}: {v}");
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! onnxruntime) and the CPU reference.
 #![warn(missing_docs)]
 
+pub mod ascend;
 pub mod cpu;
 pub mod onnx_export;
 

@@ -1,0 +1,179 @@
+//! The Ascend910 backend: senetc IR → Huawei Graph Engine (GE) IR, written as an offline
+//! model container (`.om`), an AIR graph (`.air`) or `atc --mode=1`-style JSON, and read back.
+//!
+//! Facts about the formats come from `shared/specs/ascend_om.md`; the messages are senetc's
+//! own `codegen/proto/ge_ir.proto`. The pipeline:
+//!
+//! 1. [`lower`]: bind the symbolic batch, map every IR op to CANN op types with their
+//!    prototype input order and attributes (`Conv2D`, `BatchNorm`, `ReduceMeanD`, ...).
+//! 2. [`assign`]: choose each op's compute dtype (`precision_mode`) and format (NC1HWC0 for
+//!    AI-Core ops, ND/NCHW for MatMul, Reshape and friends), insert `Cast` and `TransData`
+//!    where producer and consumer disagree, and re-lay out constants offline (FRACTAL_Z
+//!    filters, fp16 weights) so constants never need conversion ops.
+//! 3. [`om`], [`air`], [`json`]: serialize.
+//! 4. [`read`]: parse OM/AIR files back and convert the GE graph to senetc IR, undoing
+//!    TransData, NC1HWC0/FRACTAL_Z and fp16 storage, so the CPU reference can run it.
+//!
+//! ## Fused ops
+//! An IR node that stands for several CANN ops (a conv with a fused activation, `add_act`,
+//! `squeeze_excite`) lowers to its chain of CANN ops; every op of the chain carries the same
+//! int attribute **`_fusion_group`** (a number unique within the graph, in lowering order)
+//! and the same `original_op_names`, so a reader can tell the chain was one node and GE's
+//! UB-fusion has a ready-made candidate. Ops from unfused IR nodes carry no `_fusion_group`.
+//!
+//! ## Provenance
+//! Every op carries a list-of-string attribute **`original_op_names`**: the names of the
+//! source-model nodes it came from (ATC's convention; netron hides it). Ops senetc adds
+//! (Cast, TransData) list the node whose input they feed.
+
+pub mod air;
+pub mod assign;
+pub mod attr;
+pub mod json;
+pub mod layout;
+pub mod lower;
+pub mod om;
+pub mod proto;
+pub mod read;
+pub mod types;
+
+use crate::CodegenError;
+use senetc_ir::Graph;
+use std::collections::BTreeMap;
+
+pub use read::{read_air, read_om, AscendModel, OmHeader, Partition, ReadError};
+
+/// The backend's name in errors.
+pub const TARGET: &str = "ascend910";
+
+/// The chip the model is built for (ATC `--soc_version`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SocVersion {
+    /// Ascend 910 (training/inference; fp16 and fp32 cube).
+    #[default]
+    Ascend910,
+    /// Ascend 310 (inference; its cube unit computes fp16/int8 only).
+    Ascend310,
+}
+
+impl SocVersion {
+    /// The name ATC uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            SocVersion::Ascend910 => "Ascend910",
+            SocVersion::Ascend310 => "Ascend310",
+        }
+    }
+}
+
+/// ATC's `--precision_mode`: which element type ops compute in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PrecisionMode {
+    /// Every float op in fp32.
+    ForceFp32,
+    /// Every float op in fp16 (ATC's default); weights stored fp16, Casts at the graph
+    /// boundary; BatchNorm statistics stay fp32 as its prototype requires.
+    #[default]
+    ForceFp16,
+    /// Cube ops (Conv2D, DepthwiseConv2D, MatMulV2) and pooling in fp16; reductions and
+    /// softmax in fp32; everything else follows its input. senetc's fixed stand-in for
+    /// CANN's per-op `precision_reduce` lists.
+    AllowMixPrecision,
+    /// Every op in the element type of the source graph.
+    MustKeepOriginDtype,
+}
+
+impl PrecisionMode {
+    /// The name ATC uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            PrecisionMode::ForceFp32 => "force_fp32",
+            PrecisionMode::ForceFp16 => "force_fp16",
+            PrecisionMode::AllowMixPrecision => "allow_mix_precision",
+            PrecisionMode::MustKeepOriginDtype => "must_keep_origin_dtype",
+        }
+    }
+
+    /// The mode ATC calls `name`.
+    pub fn from_name(name: &str) -> Option<PrecisionMode> {
+        [PrecisionMode::ForceFp32, PrecisionMode::ForceFp16, PrecisionMode::AllowMixPrecision, PrecisionMode::MustKeepOriginDtype]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+/// Layout of the model's 4-D inputs as the user feeds them (ATC `--input_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InputFormat {
+    /// Batch, channels, height, width (the IR's own layout).
+    #[default]
+    Nchw,
+    /// Batch, height, width, channels: a TransposeD to NCHW follows each 4-D Data op.
+    Nhwc,
+}
+
+/// How to build an Ascend model.
+#[derive(Clone, Debug)]
+pub struct AscendOptions {
+    /// Target chip.
+    pub soc_version: SocVersion,
+    /// Compute precision (default force_fp16, as ATC).
+    pub precision_mode: PrecisionMode,
+    /// Layout of 4-D inputs.
+    pub input_format: InputFormat,
+    /// Input shapes by input name (ATC `--input_shape`); they bind the symbolic batch.
+    /// Inputs not named here get every symbolic dim bound to 1.
+    pub input_shapes: BTreeMap<String, Vec<usize>>,
+    /// Graph outputs as (node name, output index) (ATC `--out_nodes`); empty: the graph's own.
+    pub out_nodes: Vec<(String, usize)>,
+    /// Use the AI Core's runtime formats (NC1HWC0 activations, FRACTAL_Z filters, TransData
+    /// at format changes). `false` keeps every tensor NCHW/ND, as in a framework-level graph.
+    pub runtime_formats: bool,
+}
+
+impl Default for AscendOptions {
+    fn default() -> Self {
+        AscendOptions {
+            soc_version: SocVersion::default(),
+            precision_mode: PrecisionMode::default(),
+            input_format: InputFormat::default(),
+            input_shapes: BTreeMap::new(),
+            out_nodes: Vec::new(),
+            runtime_formats: true,
+        }
+    }
+}
+
+/// Build the GE model (ModelDef with weights inline in the Const ops) for `g`.
+pub fn build_model(g: &Graph, opts: &AscendOptions) -> Result<proto::ModelDef, CodegenError> {
+    let lowered = lower::lower(g, opts)?;
+    let ops = assign::assign(&lowered, opts)?;
+    Ok(assign::to_model_def(&lowered.name, &ops, opts))
+}
+
+/// Write `g` as an offline model: header, partition table, MODEL_DEF, WEIGHTS_DATA (every
+/// weight 512-byte aligned) and an empty TASK_INFO. Deterministic bytes.
+pub fn emit_om(g: &Graph, opts: &AscendOptions) -> Result<Vec<u8>, CodegenError> {
+    om::write_om(build_model(g, opts)?)
+}
+
+/// Write `g` as an AIR graph (a serialized GE ModelDef, weights inline) for
+/// `atc --framework=1`. AIR is a framework-level graph: it keeps NCHW/ND formats and the
+/// source element types whatever `opts` says about formats and precision, since ATC applies
+/// those when it compiles the AIR.
+pub fn emit_air(g: &Graph, opts: &AscendOptions) -> Result<Vec<u8>, CodegenError> {
+    air::write_air(g, opts)
+}
+
+/// The model as `atc --mode=1` prints an OM's MODEL_DEF: GE's protobuf-to-JSON form.
+pub fn emit_json(g: &Graph, opts: &AscendOptions) -> Result<Vec<u8>, CodegenError> {
+    let mut model = build_model(g, opts)?;
+    om::merge_weights(&mut model);
+    Ok(json::model_to_json(&model).into_bytes())
+}
+
+impl From<ReadError> for CodegenError {
+    fn from(e: ReadError) -> Self {
+        CodegenError::Input(e.to_string())
+    }
+}
