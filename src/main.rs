@@ -470,26 +470,15 @@ fn bench(a: BenchArgs) -> Result<()> {
     let (mut g, _) = load::load(&a.model)?;
     let t = Instant::now();
     optimize(&mut g, &a.opt, Target::Cpu)?;
+    let symbolic = g.inputs().iter().any(|&id| g.node(id).outputs[0].shape.0.iter().any(|d| d.known().is_none()));
+    if a.batch != 1 && !symbolic {
+        return Err(UsageError(format!("{}: the model's input shapes are fixed, so --batch {} cannot apply", a.model.display(), a.batch)).into());
+    }
     let shapes = input_shapes(&g, a.batch)?;
     let mut plan = senetc_codegen::cpu::CpuPlan::new(&g, &shapes, a.threads)?;
     let compile_ms = t.elapsed().as_secs_f64() * 1e3;
     // Seeded inputs: the timing does not depend on values, the run must be repeatable.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let inputs: Vec<senetc_ir::Tensor> = shapes
-        .iter()
-        .map(|s| {
-            let n: usize = s.iter().product();
-            let v: Vec<f32> = (0..n)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-                })
-                .collect();
-            senetc_ir::Tensor::from_f32(s.clone(), &v)
-        })
-        .collect();
+    let inputs = senetc::numeric::seeded_inputs(&g, 0x2545_f491_4f6c_dd1d, a.batch).map_err(|e| anyhow::anyhow!(e))?;
     for _ in 0..a.warmup {
         plan.run(&inputs)?;
     }

@@ -6,14 +6,14 @@ use senetc_codegen::cpu::CpuPlan;
 use senetc_ir::{DType, Graph, Op, Tensor};
 use std::collections::HashMap;
 
-/// Seeded inputs for `g` with symbolic dims bound to 1: uniform in [-1, 1).
-pub fn seeded_inputs(g: &Graph, seed: u64) -> Result<Vec<Tensor>, String> {
+/// Seeded inputs for `g` with symbolic dims bound to `batch`: uniform in [-1, 1).
+pub fn seeded_inputs(g: &Graph, seed: u64, batch: usize) -> Result<Vec<Tensor>, String> {
     let mut state = seed | 1;
     g.inputs()
         .iter()
         .map(|&id| {
             let t = &g.node(id).outputs[0];
-            let shape = t.shape.bind(&|_| Some(1)).as_known().ok_or("unknown input dim")?;
+            let shape = t.shape.bind(&|_| Some(batch)).as_known().ok_or("unknown input dim")?;
             let n: usize = shape.iter().product();
             let v: Vec<f32> = (0..n)
                 .map(|_| {
@@ -44,7 +44,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// Compare `after` with `before` on a seeded input.
 pub fn check(before: &Graph, after: &Graph) -> Result<(), String> {
-    let inputs = seeded_inputs(before, 0x5eed_5e4e)?;
+    let inputs = seeded_inputs(before, 0x5eed_5e4e, 1)?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
     let mut pb = CpuPlan::capturing(before, &shapes, 0).map_err(|e| e.to_string())?;
     let mut pa = CpuPlan::capturing(after, &shapes, 0).map_err(|e| e.to_string())?;
