@@ -11,6 +11,10 @@ use std::path::Path;
 pub enum Format {
     /// ONNX protobuf.
     Onnx,
+    /// An Ascend offline model senetc wrote.
+    Om,
+    /// An Ascend AIR graph senetc wrote.
+    Air,
 }
 
 /// Which frontend reads `path`.
@@ -23,7 +27,9 @@ pub fn format_of(path: &Path) -> Result<Format> {
     }
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("onnx") => Ok(Format::Onnx),
-        _ => Err(UsageError(format!("{}: unknown model format (senetc reads .onnx)", path.display())).into()),
+        Some("om") => Ok(Format::Om),
+        Some("air") => Ok(Format::Air),
+        _ => Err(UsageError(format!("{}: unknown model format (senetc reads .onnx, .om, .air)", path.display())).into()),
     }
 }
 
@@ -32,6 +38,24 @@ pub fn load(path: &Path) -> Result<(Graph, Format)> {
     let format = format_of(path)?;
     let g = match format {
         Format::Onnx => senetc_frontends::onnx::import(path)?,
+        Format::Om | Format::Air => {
+            let m = read_ascend(path)?.ok_or_else(|| UsageError(format!("{}: not an Ascend model", path.display())))?;
+            m.to_graph().map_err(|e| UsageError(format!("{}: {e}", path.display())))?
+        }
     };
     Ok((g, format))
+}
+
+/// Read an `.om` or `.air` file senetc wrote (`None` for other formats).
+pub fn read_ascend(path: &Path) -> Result<Option<senetc_codegen::ascend::AscendModel>> {
+    let format = format_of(path)?;
+    if !matches!(format, Format::Om | Format::Air) {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let m = match format {
+        Format::Om => senetc_codegen::ascend::read_om(&bytes),
+        _ => senetc_codegen::ascend::read_air(&bytes),
+    };
+    Ok(Some(m.map_err(|e| UsageError(format!("{}: {e}", path.display())))?))
 }

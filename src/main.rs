@@ -22,6 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Compile a model. Exit codes: 0 success, 1 the model cannot be compiled, 2 bad usage or unreadable input.
+    #[command(long_about = COMPILE_ABOUT)]
     Compile(CompileArgs),
     /// Describe a model: inputs, outputs, op histogram, parameters, FLOPs, planned memory.
     Inspect(InspectArgs),
@@ -79,12 +80,44 @@ enum Target {
     Ascend910,
 }
 
+const COMPILE_ABOUT: &str = "Compile a model: import, verify, optimize, lower.
+
+Exit codes: 0 success, 1 the model cannot be compiled, 2 bad usage or unreadable input.
+
+Ascend: `--target ascend910 --emit om` writes an offline model holding the GE graph and the
+weights (512-byte aligned), with activations in NC1HWC0 and conv filters in FRACTAL_Z. It has
+no TASK_INFO and no kernels: those come from CANN's kernel compiler, so the Ascend runtime
+cannot load it as is; use it to inspect, diff and check what senetc built (`senetc inspect`,
+`senetc run model.om` runs it on the CPU reference, Netron opens it). For a runnable OM built
+from senetc's optimized graph, `--emit air` writes the serialized GE graph that
+`atc --framework=1 --model=x.air` compiles (ATC applies formats and precision itself).
+`--emit json` writes what `atc --mode=1` prints for an OM; every op lists the framework nodes
+it came from (`original_op_names`).";
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
 enum Emit {
     /// senetc's text IR (weights by name and content hash).
     Ir,
     /// An ONNX model (opset 17) that Netron opens and onnxruntime runs.
     Onnx,
+    /// Ascend offline model: GE graph and weights, no TASK_INFO or kernels (see above).
+    Om,
+    /// Ascend AIR: the GE graph that `atc --framework=1` compiles into a runnable OM.
+    Air,
+    /// `atc --mode=1`-style JSON of the OM's graph.
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Also warnings (default).
+    Warning,
+    /// Also a summary of what was done.
+    Info,
+    /// Also the effect and time of every pass.
+    Debug,
 }
 
 #[derive(clap::Args, Clone)]
@@ -130,15 +163,30 @@ struct OptArgs {
 struct CompileArgs {
     /// The model file (.onnx).
     model: PathBuf,
-    /// Target.
-    #[arg(long, value_enum, default_value = "cpu")]
-    target: Target,
+    /// Target (default: cpu, or ascend910 when --soc-version is given).
+    #[arg(long, value_enum)]
+    target: Option<Target>,
+    /// Ascend chip, as ATC's --soc_version: Ascend910 (same as --target ascend910) or Ascend310.
+    #[arg(long = "soc-version")]
+    soc_version: Option<String>,
     /// Output file (default: the model's name with the emitted kind's extension, in the current folder).
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// What to write.
-    #[arg(long, value_enum, default_value = "ir")]
-    emit: Emit,
+    /// What to write (default: ir on cpu, om on ascend910).
+    #[arg(long, value_enum)]
+    emit: Option<Emit>,
+    /// Input shapes, as ATC's --input_shape: "name:1,3,224,224;name2:...". Binds the symbolic batch.
+    #[arg(long = "input-shape")]
+    input_shape: Option<String>,
+    /// Layout of the 4-D inputs as fed at run time (ATC's --input_format): NCHW or NHWC.
+    #[arg(long = "input-format")]
+    input_format: Option<String>,
+    /// Graph outputs, as ATC's --out_nodes: "node:0;node2:1" (default: the model's outputs).
+    #[arg(long = "out-nodes")]
+    out_nodes: Option<String>,
+    /// Messages on stderr: error, warning, info, debug.
+    #[arg(long, value_enum, default_value = "warning")]
+    log: LogLevel,
     /// Write a JSON report (inputs, outputs, op counts, timings, warnings).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -206,13 +254,17 @@ fn optimize(g: &mut senetc_ir::Graph, o: &OptArgs, target: Target) -> Result<Vec
     let mut check = |a: &senetc_ir::Graph, b: &senetc_ir::Graph| senetc::numeric::check(a, b);
     let records = pm.run(g, if o.verify_each { Some(&mut check) } else { None })?;
     if o.time_passes {
-        eprintln!("{:<24} {:>9} {:>8} {:>7}  effect", "pass", "ms", "changes", "nodes");
-        for r in &records {
-            let effect: Vec<String> = r.report.counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            eprintln!("{:<24} {:>9.2} {:>8} {:>7}  {}", r.name, r.millis, r.report.changes, r.nodes_after, effect.join(", "));
-        }
+        print_pass_table(&records);
     }
     Ok(records)
+}
+
+fn print_pass_table(records: &[senetc_passes::PassRecord]) {
+    eprintln!("{:<24} {:>9} {:>8} {:>7}  effect", "pass", "ms", "changes", "nodes");
+    for r in records {
+        let effect: Vec<String> = r.report.counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        eprintln!("{:<24} {:>9.2} {:>8} {:>7}  {}", r.name, r.millis, r.report.changes, r.nodes_after, effect.join(", "));
+    }
 }
 
 fn default_output(model: &Path, ext: &str) -> PathBuf {
@@ -225,9 +277,29 @@ fn compile(a: CompileArgs) -> Result<()> {
     let progress = Progress::new(a.quiet);
     let mut timings = BTreeMap::new();
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
-    let ext = match a.emit {
+    let soc = match a.soc_version.as_deref() {
+        None => None,
+        Some("Ascend910") | Some("ascend910") => Some(senetc_codegen::ascend::SocVersion::Ascend910),
+        Some("Ascend310") | Some("ascend310") => Some(senetc_codegen::ascend::SocVersion::Ascend310),
+        Some(other) => return Err(UsageError(format!("unknown --soc-version {other:?} (Ascend910, Ascend310)")).into()),
+    };
+    let target = match (a.target, soc) {
+        (Some(Target::Cpu), Some(_)) => return Err(UsageError("--soc-version needs --target ascend910".into()).into()),
+        (Some(t), _) => t,
+        (None, Some(_)) => Target::Ascend910,
+        (None, None) => Target::Cpu,
+    };
+    let emit = a.emit.unwrap_or(if target == Target::Ascend910 { Emit::Om } else { Emit::Ir });
+    if matches!(emit, Emit::Om | Emit::Air | Emit::Json) && target != Target::Ascend910 {
+        return Err(UsageError(format!("--emit {} needs --target ascend910", format!("{emit:?}").to_lowercase())).into());
+    }
+    let ascend_opts = if target == Target::Ascend910 { Some(ascend_options(&a, soc)?) } else { None };
+    let ext = match emit {
         Emit::Ir => "sir",
         Emit::Onnx => "onnx",
+        Emit::Om => "om",
+        Emit::Air => "air",
+        Emit::Json => "json",
     };
     let out = a.output.clone().unwrap_or_else(|| default_output(&a.model, ext));
     if out.exists() && a.model.exists() && same_file(&out, &a.model) {
@@ -245,9 +317,24 @@ fn compile(a: CompileArgs) -> Result<()> {
     let mut g = g;
     progress.phase("optimizing");
     let t = Instant::now();
-    let records = optimize(&mut g, &a.opt, a.target)?;
+    let mut opt = a.opt.clone();
+    if emit == Emit::Air && opt.precision_mode.is_none() {
+        // ATC applies --precision_mode when it compiles an AIR: keep the source types.
+        opt.precision_mode = Some("must_keep_origin_dtype".into());
+    }
+    let records = optimize(&mut g, &opt, target)?;
     timings.insert("optimize", ms(t));
-    if a.target == Target::Cpu {
+    if a.log >= LogLevel::Warning {
+        for r in &records {
+            for w in &r.report.warnings {
+                eprintln!("senetc: warning: {}: {w}", r.name);
+            }
+        }
+    }
+    if a.log >= LogLevel::Debug && !a.opt.time_passes {
+        print_pass_table(&records);
+    }
+    if target == Target::Cpu {
         progress.phase("planning the CPU reference");
         let t = Instant::now();
         planned_peak(&g, 1).with_context(|| format!("{}: cannot lower to the CPU reference", a.model.display()))?;
@@ -255,9 +342,13 @@ fn compile(a: CompileArgs) -> Result<()> {
     }
     progress.phase(&format!("writing {}", out.display()));
     let t = Instant::now();
-    let bytes = match a.emit {
+    let ascend = || ascend_opts.clone().ok_or_else(|| anyhow::anyhow!("ascend options"));
+    let bytes = match emit {
         Emit::Ir => senetc_ir::text::print(&g).into_bytes(),
         Emit::Onnx => senetc_codegen::onnx_export::export(&g)?,
+        Emit::Om => senetc_codegen::ascend::emit_om(&g, &ascend()?)?,
+        Emit::Air => senetc_codegen::ascend::emit_air(&g, &ascend()?)?,
+        Emit::Json => senetc_codegen::ascend::emit_json(&g, &ascend()?)?,
     };
     write_atomic(&out, &bytes)?;
     timings.insert("emit", ms(t));
@@ -269,7 +360,7 @@ fn compile(a: CompileArgs) -> Result<()> {
             senetc_version: env!("CARGO_PKG_VERSION"),
             model: a.model.display().to_string(),
             format,
-            target: format!("{:?}", a.target).to_lowercase(),
+            target: format!("{target:?}").to_lowercase(),
             emit: ext.to_string(),
             output: out.display().to_string(),
             inputs,
@@ -293,7 +384,48 @@ fn compile(a: CompileArgs) -> Result<()> {
         json.push('\n');
         write_atomic(path, json.as_bytes())?;
     }
+    if a.log >= LogLevel::Info {
+        eprintln!(
+            "senetc: compiled {} for {} ({} nodes after {} passes) into {} in {:.0} ms",
+            a.model.display(),
+            format!("{target:?}").to_lowercase(),
+            stats::compute_nodes(&g),
+            records.len(),
+            out.display(),
+            ms(t0)
+        );
+    }
     Ok(())
+}
+
+/// The Ascend backend's options from ATC-style flags.
+fn ascend_options(a: &CompileArgs, soc: Option<senetc_codegen::ascend::SocVersion>) -> Result<senetc_codegen::ascend::AscendOptions> {
+    use senetc_codegen::ascend::{AscendOptions, InputFormat};
+    let mut o = AscendOptions { soc_version: soc.unwrap_or_default(), ..Default::default() };
+    o.precision_mode = match &a.opt.precision_mode {
+        Some(m) => m.parse().map_err(UsageError)?,
+        None => senetc_ir::PrecisionMode::ForceFp16,
+    };
+    o.input_format = match a.input_format.as_deref() {
+        None | Some("NCHW") | Some("nchw") => InputFormat::Nchw,
+        Some("NHWC") | Some("nhwc") => InputFormat::Nhwc,
+        Some(f) => return Err(UsageError(format!("unknown --input-format {f:?} (NCHW, NHWC)")).into()),
+    };
+    let bad = |what: &str, s: &str| UsageError(format!("bad {what} {s:?}"));
+    if let Some(spec) = &a.input_shape {
+        for part in spec.split(';').filter(|p| !p.trim().is_empty()) {
+            let (name, dims) = part.rsplit_once(':').ok_or_else(|| bad("--input-shape entry (want name:d1,d2,...)", part))?;
+            let dims: Vec<usize> = dims.split(',').map(|d| d.trim().parse()).collect::<Result<_, _>>().map_err(|_| bad("--input-shape dims", part))?;
+            o.input_shapes.insert(name.trim().to_string(), dims);
+        }
+    }
+    if let Some(spec) = &a.out_nodes {
+        for part in spec.split(';').filter(|p| !p.trim().is_empty()) {
+            let (name, idx) = part.rsplit_once(':').ok_or_else(|| bad("--out-nodes entry (want node:index)", part))?;
+            o.out_nodes.push((name.trim().to_string(), idx.trim().parse().map_err(|_| bad("--out-nodes index", part))?));
+        }
+    }
+    Ok(o)
 }
 
 fn fused_counts(records: &[senetc_passes::PassRecord]) -> BTreeMap<String, usize> {
@@ -319,6 +451,11 @@ fn inspect(a: InspectArgs) -> Result<()> {
     let (g, format) = load::load(&a.model)?;
     let mut s = String::new();
     use std::fmt::Write;
+    if let Some(m) = load::read_ascend(&a.model)? {
+        s.push_str(&m.describe());
+        s.push('\n');
+        let _ = writeln!(s, "as senetc IR (TransData, NC1HWC0, FRACTAL_Z and fp16 storage undone):");
+    }
     let _ = writeln!(s, "model: {} ({:?}, graph {:?})", a.model.display(), format, g.name);
     let _ = writeln!(s, "inputs:");
     for &id in g.inputs() {

@@ -79,6 +79,7 @@ fn every_model_round_trips_through_om() {
         for mode in [PrecisionMode::ForceFp32, PrecisionMode::ForceFp16] {
             let label = format!("{} [{}]", c.label, mode.name());
             let opts = AscendOptions { precision_mode: mode, ..Default::default() };
+            let g = common::with_precision(&g, mode);
             let om = ascend::emit_om(&g, &opts).unwrap_or_else(|e| panic!("{label}: emit_om: {e}"));
             let om2 = ascend::emit_om(&g, &opts).unwrap();
             assert!(om == om2, "{label}: two OM emits differ");
@@ -136,6 +137,7 @@ fn optimized_models_lower_fused_ops_to_fusion_groups() {
         for mode in [PrecisionMode::ForceFp32, PrecisionMode::ForceFp16] {
             let label = format!("{label} optimized [{}]", mode.name());
             let opts = AscendOptions { precision_mode: mode, ..Default::default() };
+            let g = common::with_precision(&g, mode);
             let om = ascend::emit_om(&g, &opts).unwrap_or_else(|e| panic!("{label}: {e}"));
             if let Some(d) = std::env::var_os("SENETC_OM_DIR") {
                 dump(Path::new(&d), &format!("{}/optimized", model.parent().unwrap().file_name().unwrap().to_string_lossy()) , &format!("{}.{}", model.file_stem().unwrap().to_string_lossy(), mode.name()), &om, &ascend::emit_json(&g, &opts).unwrap());

@@ -3,6 +3,8 @@
 //! trip; files are well formed (header, 512-byte aligned weights, descs); bad input is
 //! refused with an error, never a panic.
 
+mod common;
+
 use senetc_codegen::ascend::{self, attr, proto, AscendOptions, InputFormat, PrecisionMode, SocVersion};
 use senetc_codegen::cpu::CpuPlan;
 use senetc_codegen::CodegenError;
@@ -87,6 +89,7 @@ fn every_lowering_path_round_trips() {
     let x = input(1);
     let want = run(&g, &x);
     for (mode, tol) in [(PrecisionMode::ForceFp32, 1e-5), (PrecisionMode::MustKeepOriginDtype, 1e-5), (PrecisionMode::ForceFp16, 1e-2), (PrecisionMode::AllowMixPrecision, 1e-2)] {
+        let g = common::with_precision(&g, mode);
         for runtime_formats in [true, false] {
             let opts = AscendOptions { precision_mode: mode, runtime_formats, ..Default::default() };
             let om = ascend::emit_om(&g, &opts).unwrap();
@@ -100,7 +103,8 @@ fn every_lowering_path_round_trips() {
 
 #[test]
 fn fused_ops_share_a_fusion_group() {
-    let om = ascend::emit_om(&small_graph(), &AscendOptions::default()).unwrap();
+    let g = common::with_precision(&small_graph(), PrecisionMode::ForceFp16);
+    let om = ascend::emit_om(&g, &AscendOptions::default()).unwrap();
     let ops = ops_of(&om);
     let group_of = |name: &str| {
         let op = ops.iter().find(|o| o.name == name).unwrap_or_else(|| panic!("no op {name}"));
@@ -125,7 +129,9 @@ fn fused_ops_share_a_fusion_group() {
 
 #[test]
 fn runtime_formats_and_fp16_descs() {
-    let om = ascend::emit_om(&small_graph(), &AscendOptions::default()).unwrap();
+    // The fp16 pass decides the types (force_fp16, ATC's default); the backend carries them.
+    let g = common::with_precision(&small_graph(), PrecisionMode::ForceFp16);
+    let om = ascend::emit_om(&g, &AscendOptions::default()).unwrap();
     let ops = ops_of(&om);
     let find = |n: &str| ops.iter().find(|o| o.name == n).unwrap();
     // Depthwise conv with group == channels.
@@ -159,9 +165,10 @@ fn runtime_formats_and_fp16_descs() {
     assert_eq!(fc.input.len(), 3);
     assert!(fc.input_desc.iter().all(|d| d.layout == "ND"));
     assert_eq!(attr::get_bool(&fc.attr, "transpose_x2"), Some(true));
-    // Each Cast's dst_type is a ge::DataType number (fp16 = 1, fp32 = 0).
+    // Each Cast's dst_type is a ge::DataType number (fp16 = 1, fp32 = 0): into fp16 at the
+    // input, back to fp32 around the global pool and the softmax, which the fp16 policy keeps fp32.
     let casts: Vec<i64> = ops.iter().filter(|o| o.r#type == "Cast").map(|o| attr::get_int(&o.attr, "dst_type").unwrap()).collect();
-    assert_eq!(casts, [1, 0]);
+    assert_eq!(casts, [1, 0, 1, 0]);
     // TransData appears only where formats change: never between two NC1HWC0 ops.
     for op in ops.iter().filter(|o| o.r#type == "TransData") {
         assert_ne!(op.input_desc[0].layout, op.output_desc[0].layout);
@@ -244,7 +251,7 @@ fn ascend310_refuses_fp32_cube_ops() {
     let e = ascend::emit_om(&small_graph(), &opts).unwrap_err();
     assert!(matches!(e, CodegenError::Unsupported { target: "ascend910", .. }), "{e}");
     let opts = AscendOptions { soc_version: SocVersion::Ascend310, ..Default::default() };
-    assert!(ascend::emit_om(&small_graph(), &opts).is_ok());
+    assert!(ascend::emit_om(&common::with_precision(&small_graph(), PrecisionMode::ForceFp16), &opts).is_ok());
 }
 
 #[test]
@@ -271,7 +278,8 @@ fn unsupported_ops_name_their_node() {
 
 #[test]
 fn json_looks_like_atc_mode_1() {
-    let j = String::from_utf8(ascend::emit_json(&small_graph(), &AscendOptions::default()).unwrap()).unwrap();
+    let g = common::with_precision(&small_graph(), PrecisionMode::ForceFp16);
+    let j = String::from_utf8(ascend::emit_json(&g, &AscendOptions::default()).unwrap()).unwrap();
     let v: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(v["name"], "small");
     assert_eq!(v["version"], 2);

@@ -225,3 +225,52 @@ fn bench_prints_median_last() {
     assert!(last.starts_with("median_ms=") && last[10..].parse::<f64>().is_ok(), "{text}");
     assert!(text.contains("min") && text.contains("max"));
 }
+
+#[test]
+fn ascend_outputs_inspect_and_run() {
+    let om = tmp("tiny.om");
+    let r = senetc(&["compile", &tiny(), "--target", "ascend910", "-o", s(&om)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let bytes = std::fs::read(&om).unwrap();
+    assert_eq!(&bytes[..4], b"IMOD", "OM magic (ModelFileHeader, ascend_om.md §1.1)");
+    let air = tmp("tiny.air");
+    assert!(senetc(&["compile", &tiny(), "--soc-version", "Ascend910", "--emit", "air", "-o", s(&air)]).status.success());
+    let json = tmp("tiny.json");
+    assert!(senetc(&["compile", &tiny(), "--target", "ascend910", "--emit", "json", "-o", s(&json)]).status.success());
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(j["graph"][0]["op"].as_array().unwrap().len() > 10);
+    // inspect prints the GE graph; run executes it on the CPU reference (fp16 by default).
+    let r = senetc(&["inspect", s(&om)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(text.contains("precision_mode = force_fp16") && text.contains("Conv2D"), "{text}");
+    let out = tmp("om_out.npy");
+    let r = senetc(&["run", s(&om), "--input", &repo("models/tiny_se_resnet.input.npy").display().to_string(), "-o", s(&out)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let got = senetc::npy::read_npy(&out).unwrap().to_f32().into_owned();
+    let want = senetc::npy::read_npy(&repo("models/tiny_se_resnet.expected.npy")).unwrap().to_f32().into_owned();
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let rel = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+    assert!(rel < 1e-2, "{rel}");
+    // Same model, same bytes.
+    let om2 = tmp("tiny2.om");
+    assert!(senetc(&["compile", &tiny(), "--target", "ascend910", "-o", s(&om2)]).status.success());
+    assert!(std::fs::read(&om2).unwrap() == bytes, "OM not deterministic");
+}
+
+#[test]
+fn ascend_flags_are_checked() {
+    let out = tmp("x.om");
+    assert_eq!(senetc(&["compile", &tiny(), "--emit", "om", "-o", s(&out)]).status.code(), Some(2), "om needs the ascend target");
+    assert_eq!(senetc(&["compile", &tiny(), "--soc-version", "Ascend999", "-o", s(&out)]).status.code(), Some(2));
+    assert_eq!(senetc(&["compile", &tiny(), "--target", "ascend910", "--input-format", "NCDHW", "-o", s(&out)]).status.code(), Some(2));
+    assert_eq!(senetc(&["compile", &tiny(), "--target", "ascend910", "--input-shape", "input:1,x", "-o", s(&out)]).status.code(), Some(2));
+    // Valid ATC-style flags.
+    let r = senetc(&["compile", &tiny(), "--soc-version", "Ascend310", "--input-shape", "input:1,3,32,32", "--input-format", "NCHW", "--out-nodes", "/fc/Gemm:0", "--log", "info", "-o", s(&out)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("compiled"));
+    // A corrupted OM is unreadable input.
+    let bad = tmp("bad.om");
+    std::fs::write(&bad, b"ZZZZ not really an om").unwrap();
+    assert_eq!(senetc(&["inspect", s(&bad)]).status.code(), Some(2));
+}

@@ -16,32 +16,7 @@ use senetc_ir::ops::Cast;
 use senetc_ir::{DType, Graph, NodeId, Op, Outlet};
 use std::collections::{BTreeMap, HashMap};
 
-/// ATC's `--precision_mode` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum PrecisionMode {
-    /// Run in fp32.
-    ForceFp32,
-    /// Run in fp16 wherever the policy allows.
-    ForceFp16,
-    /// fp16 for `always` ops and what follows them.
-    AllowMixPrecision,
-    /// Keep the model's own types.
-    #[default]
-    MustKeepOriginDtype,
-}
-
-impl std::str::FromStr for PrecisionMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "force_fp32" => PrecisionMode::ForceFp32,
-            "force_fp16" => PrecisionMode::ForceFp16,
-            "allow_mix_precision" => PrecisionMode::AllowMixPrecision,
-            "must_keep_origin_dtype" => PrecisionMode::MustKeepOriginDtype,
-            _ => return Err(format!("unknown precision mode {s:?} (force_fp32, force_fp16, allow_mix_precision, must_keep_origin_dtype)")),
-        })
-    }
-}
+pub use senetc_ir::PrecisionMode;
 
 /// How an op type takes fp16.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -65,3 +65,15 @@ pub fn check_golden(path: &std::path::Path, actual: &str) -> Result<(), String> 
     }
     Err(msg)
 }
+
+/// `g` after the fp16 pass in `mode`: what the CLI does before any backend lowers it.
+pub fn with_precision(g: &senetc_ir::Graph, mode: senetc_ir::PrecisionMode) -> senetc_ir::Graph {
+    let mut g = g.clone();
+    let options = senetc_passes::PassOptions {
+        passes: Some(vec!["insert-fp16-casts".into()]),
+        precision: senetc_passes::PrecisionOptions { mode, ..Default::default() },
+        ..Default::default()
+    };
+    senetc_passes::PassManager::new(options).expect("pipeline").run(&mut g, None).expect("fp16 pass");
+    g
+}

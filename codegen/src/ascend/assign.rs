@@ -11,7 +11,7 @@ use super::layout;
 use super::lower::{FormatRule, LOut, LRef, Lowered, Precision, Want};
 use super::proto;
 use super::types::{ge_dtype_number, proto_dtype, Format};
-use super::{AscendOptions, PrecisionMode, SocVersion, TARGET};
+use super::{AscendOptions, SocVersion, TARGET};
 use crate::CodegenError;
 use senetc_ir::{DType, Tensor};
 use std::collections::HashMap;
@@ -143,22 +143,8 @@ impl<'a> Assigner<'a> {
         if op.precision == Precision::Fixed || !origin.is_float() {
             return Ok(origin);
         }
-        let dt = match self.opts.precision_mode {
-            PrecisionMode::ForceFp32 => DType::F32,
-            PrecisionMode::ForceFp16 => DType::F16,
-            PrecisionMode::MustKeepOriginDtype => origin,
-            PrecisionMode::AllowMixPrecision => match op.precision {
-                Precision::White => DType::F16,
-                Precision::Black => DType::F32,
-                _ => op
-                    .inputs
-                    .iter()
-                    .find(|(_, w)| *w == Want::Act)
-                    .and_then(|(r, _)| self.actual.get(r).map(|&s| self.desc_of(s).dtype))
-                    .filter(|d| d.is_float())
-                    .unwrap_or(origin),
-            },
-        };
+        // The IR's element types are the fp16 pass's decisions: carry them.
+        let dt = origin;
         let cube = matches!(op.ty, "Conv2D" | "DepthwiseConv2D" | "MatMulV2");
         if cube && dt == DType::F32 && self.opts.soc_version == SocVersion::Ascend310 {
             return Err(CodegenError::Unsupported {

@@ -46,15 +46,11 @@ pub enum Want {
     AsIs,
 }
 
-/// Which precision list an op is on under `allow_mix_precision`.
+/// Where an op's compute type comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precision {
-    /// May compute in fp16 (cube ops, pooling).
-    White,
-    /// Keeps fp32 (reductions, softmax).
-    Black,
-    /// Follows its first activation input.
-    Gray,
+    /// The IR node's element type (as the fp16 pass decided it).
+    Carried,
     /// The op's own output type is fixed (Data, Cast, integer ops).
     Fixed,
 }
@@ -314,7 +310,7 @@ impl<'g> Lowerer<'g> {
             FusedAct::Silu => ("Swish", [("scale".to_string(), attr::float(1.0))].into()),
             FusedAct::HardSwish => ("HardSwish", Attrs::new()),
         };
-        self.push(&format!("{name}/{ty}"), ty, vec![(x, Want::Act)], vec![out.clone()], attrs, Precision::Gray, FormatRule::Follow)
+        self.push(&format!("{name}/{ty}"), ty, vec![(x, Want::Act)], vec![out.clone()], attrs, Precision::Carried, FormatRule::Follow)
     }
 
     fn start_fusion(&mut self) {
@@ -335,7 +331,7 @@ impl<'g> Lowerer<'g> {
         let unary = |me: &mut Self, ty: &'static str, attrs: Attrs| {
             let o = me.lout(out0);
             let xi = me.input(ins[0]);
-            me.push(&name, ty, vec![(xi, Want::Act)], vec![o], attrs, Precision::Gray, FormatRule::Follow)
+            me.push(&name, ty, vec![(xi, Want::Act)], vec![o], attrs, Precision::Carried, FormatRule::Follow)
         };
         let r: LRef = match &node.op {
             Op::Input => {
@@ -392,7 +388,7 @@ impl<'g> Lowerer<'g> {
                     inputs.push((self.input(b), Want::Weight));
                 }
                 let o = out.clone().unwrap_or_else(|| self.lout(out0));
-                let y = self.push(&name, ty, inputs, vec![o.clone()], attrs, Precision::White, FormatRule::Hd5);
+                let y = self.push(&name, ty, inputs, vec![o.clone()], attrs, Precision::Carried, FormatRule::Hd5);
                 self.act(&name, y, c.act, &o)
             }
             Op::BatchNorm(b) => {
@@ -415,7 +411,7 @@ impl<'g> Lowerer<'g> {
                 // y, batch_mean, batch_variance, reserve_space_1/2/3 (prototype order).
                 let mut outs = vec![self.lout(out0)];
                 outs.extend(std::iter::repeat_n(stat, 5));
-                self.push(&name, "BatchNorm", inputs, outs, attrs, Precision::Gray, FormatRule::Hd5)
+                self.push(&name, "BatchNorm", inputs, outs, attrs, Precision::Carried, FormatRule::Hd5)
             }
             Op::Relu(_) => unary(self, "Relu", Attrs::new()),
             Op::Clip(c) if c.min == 0.0 && c.max == 6.0 => unary(self, "Relu6", Attrs::new()),
@@ -426,7 +422,7 @@ impl<'g> Lowerer<'g> {
                 let hi = self.scalar(&format!("{name}/clip_value_max"), c.max.min(f32::MAX), dt);
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "ClipByValue", vec![(xi, Want::Act), (lo, Want::Weight), (hi, Want::Weight)], vec![o], Attrs::new(), Precision::Gray, FormatRule::Follow)
+                self.push(&name, "ClipByValue", vec![(xi, Want::Act), (lo, Want::Weight), (hi, Want::Weight)], vec![o], Attrs::new(), Precision::Carried, FormatRule::Follow)
             }
             Op::Sigmoid(_) => unary(self, "Sigmoid", Attrs::new()),
             Op::HardSigmoid(h) => unary(self, "HardSigmoid", [("alpha".to_string(), attr::float(h.alpha)), ("beta".to_string(), attr::float(h.beta))].into()),
@@ -448,7 +444,7 @@ impl<'g> Lowerer<'g> {
                 nchw(p.format, self)?;
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "ReduceMeanD", vec![(xi, Want::Act)], vec![o], reduce_attrs(&[2, 3], true), Precision::Black, FormatRule::Hd5)
+                self.push(&name, "ReduceMeanD", vec![(xi, Want::Act)], vec![o], reduce_attrs(&[2, 3], true), Precision::Carried, FormatRule::Hd5)
             }
             Op::ReduceMean(r) => {
                 let xs = self.shape(ins[0]);
@@ -457,7 +453,7 @@ impl<'g> Lowerer<'g> {
                 let rule = if xs.len() == 4 && r.keepdims && axes == [2, 3] { FormatRule::Hd5 } else { FormatRule::Origin };
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "ReduceMeanD", vec![(xi, Want::Act)], vec![o], reduce_attrs(&axes, r.keepdims), Precision::Black, rule)
+                self.push(&name, "ReduceMeanD", vec![(xi, Want::Act)], vec![o], reduce_attrs(&axes, r.keepdims), Precision::Carried, rule)
             }
             Op::AveragePool(p) => {
                 nchw(p.format, self)?;
@@ -468,7 +464,7 @@ impl<'g> Lowerer<'g> {
                 attrs.insert("divisor_override".into(), attr::int(0));
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "AvgPoolV2", vec![(xi, Want::Act)], vec![o], attrs, Precision::White, FormatRule::Hd5)
+                self.push(&name, "AvgPoolV2", vec![(xi, Want::Act)], vec![o], attrs, Precision::Carried, FormatRule::Hd5)
             }
             Op::MaxPool(p) => {
                 nchw(p.format, self)?;
@@ -480,7 +476,7 @@ impl<'g> Lowerer<'g> {
                 let attrs = pool_attrs(&p.kernel, &p.strides, pads, p.ceil_mode);
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "MaxPoolV3", vec![(xi, Want::Act)], vec![o], attrs, Precision::White, FormatRule::Hd5)
+                self.push(&name, "MaxPoolV3", vec![(xi, Want::Act)], vec![o], attrs, Precision::Carried, FormatRule::Hd5)
             }
             Op::Gemm(gm) => {
                 let c = ins.get(2).copied();
@@ -497,20 +493,20 @@ impl<'g> Lowerer<'g> {
                 }
                 let attrs = matmul_attrs(gm.trans_a, gm.trans_b);
                 let o = self.lout(out0);
-                let mut y = self.push(&name, "MatMulV2", inputs, vec![o.clone()], attrs, Precision::White, FormatRule::Origin);
+                let mut y = self.push(&name, "MatMulV2", inputs, vec![o.clone()], attrs, Precision::Carried, FormatRule::Origin);
                 let dt = o.dtype;
                 if gm.alpha != 1.0 {
                     let a = self.scalar(&format!("{name}/alpha"), gm.alpha, dt);
-                    y = self.push(&format!("{name}/alpha_mul"), "Mul", vec![(y, Want::Act), (a, Want::Weight)], vec![o.clone()], Attrs::new(), Precision::Gray, FormatRule::Origin);
+                    y = self.push(&format!("{name}/alpha_mul"), "Mul", vec![(y, Want::Act), (a, Want::Weight)], vec![o.clone()], Attrs::new(), Precision::Carried, FormatRule::Origin);
                 }
                 if let (Some(c), false) = (c, bias_ok) {
                     let mut cv = self.input(c);
                     let cout = self.lout(c);
                     if gm.beta != 1.0 {
                         let b = self.scalar(&format!("{name}/beta"), gm.beta, dt);
-                        cv = self.push(&format!("{name}/beta_mul"), "Mul", vec![(cv, Want::Act), (b, Want::Weight)], vec![cout], Attrs::new(), Precision::Gray, FormatRule::Origin);
+                        cv = self.push(&format!("{name}/beta_mul"), "Mul", vec![(cv, Want::Act), (b, Want::Weight)], vec![cout], Attrs::new(), Precision::Carried, FormatRule::Origin);
                     }
-                    y = self.push(&format!("{name}/add_c"), "Add", vec![(y, Want::Act), (cv, Want::Act)], vec![o], Attrs::new(), Precision::Gray, FormatRule::Origin);
+                    y = self.push(&format!("{name}/add_c"), "Add", vec![(y, Want::Act), (cv, Want::Act)], vec![o], Attrs::new(), Precision::Carried, FormatRule::Origin);
                 }
                 y
             }
@@ -522,14 +518,14 @@ impl<'g> Lowerer<'g> {
                 let a = self.input(ins[0]);
                 let b = self.input(ins[1]);
                 let inputs = vec![(a, Want::Act), (b, Want::Weight)];
-                self.push(&name, "MatMulV2", inputs, vec![o], matmul_attrs(false, false), Precision::White, FormatRule::Origin)
+                self.push(&name, "MatMulV2", inputs, vec![o], matmul_attrs(false, false), Precision::Carried, FormatRule::Origin)
             }
             Op::Flatten(f) => {
                 let rank = self.shape(ins[0]).len();
                 let axis = if f.axis == rank as i64 { rank as i64 } else { norm_axis(f.axis, rank).map_err(|e| self.unsupported(node, e))? as i64 };
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "Flatten", vec![(xi, Want::Act)], vec![o], [("axis".to_string(), attr::int(axis))].into(), Precision::Gray, FormatRule::Origin)
+                self.push(&name, "Flatten", vec![(xi, Want::Act)], vec![o], [("axis".to_string(), attr::int(axis))].into(), Precision::Carried, FormatRule::Origin)
             }
             Op::Reshape(_) | Op::Squeeze(_) | Op::Unsqueeze(_) => {
                 let o = self.lout(out0);
@@ -538,14 +534,14 @@ impl<'g> Lowerer<'g> {
                 let s = self.konst(&format!("{name}/shape"), shape_t);
                 let xi = self.input(ins[0]);
                 let attrs: Attrs = [("axis".to_string(), attr::int(0)), ("num_axes".to_string(), attr::int(-1))].into();
-                self.push(&name, "Reshape", vec![(xi, Want::Act), (s, Want::AsIs)], vec![o], attrs, Precision::Gray, FormatRule::Origin)
+                self.push(&name, "Reshape", vec![(xi, Want::Act), (s, Want::AsIs)], vec![o], attrs, Precision::Carried, FormatRule::Origin)
             }
             Op::Transpose(t) => {
                 let rank = self.shape(ins[0]).len();
                 let perm: Vec<i64> = t.perm_for(rank).into_iter().map(|p| p as i64).collect();
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "TransposeD", vec![(xi, Want::Act)], vec![o], [("perm".to_string(), attr::ints(&perm))].into(), Precision::Gray, FormatRule::Origin)
+                self.push(&name, "TransposeD", vec![(xi, Want::Act)], vec![o], [("perm".to_string(), attr::ints(&perm))].into(), Precision::Carried, FormatRule::Origin)
             }
             Op::Concat(c) => {
                 let rank = self.shape(ins[0]).len();
@@ -557,7 +553,7 @@ impl<'g> Lowerer<'g> {
                     inputs.push((r, Want::Act));
                 }
                 let attrs: Attrs = [("concat_dim".to_string(), attr::int(axis)), ("N".to_string(), attr::int(ins.len() as i64))].into();
-                self.push(&name, "ConcatD", inputs, vec![o], attrs, Precision::Gray, FormatRule::Origin)
+                self.push(&name, "ConcatD", inputs, vec![o], attrs, Precision::Carried, FormatRule::Origin)
             }
             Op::Pad(p) => {
                 if p.pads.iter().any(|&v| v < 0) {
@@ -568,7 +564,7 @@ impl<'g> Lowerer<'g> {
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
                 if p.mode == PadMode::Constant && p.value == 0.0 {
-                    self.push(&name, "PadD", vec![(xi, Want::Act)], vec![o], [("paddings".to_string(), attr::int_lists(&pairs))].into(), Precision::Gray, FormatRule::Origin)
+                    self.push(&name, "PadD", vec![(xi, Want::Act)], vec![o], [("paddings".to_string(), attr::int_lists(&pairs))].into(), Precision::Carried, FormatRule::Origin)
                 } else {
                     let flat: Vec<i64> = pairs.concat();
                     let pt = self.konst(&format!("{name}/paddings"), Tensor::from_i64(vec![r, 2], &flat));
@@ -579,7 +575,7 @@ impl<'g> Lowerer<'g> {
                         PadMode::Edge => "edge",
                     };
                     let attrs: Attrs = [("mode".to_string(), attr::string(mode)), ("paddings_contiguous".to_string(), attr::boolean(true))].into();
-                    self.push(&name, "PadV3", vec![(xi, Want::Act), (pt, Want::AsIs), (cv, Want::Weight)], vec![o], attrs, Precision::Gray, FormatRule::Origin)
+                    self.push(&name, "PadV3", vec![(xi, Want::Act), (pt, Want::AsIs), (cv, Want::Weight)], vec![o], attrs, Precision::Carried, FormatRule::Origin)
                 }
             }
             Op::Softmax(s) => {
@@ -588,7 +584,7 @@ impl<'g> Lowerer<'g> {
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
                 let attrs: Attrs = [("axes".to_string(), attr::ints(&[axis])), ("half_to_float".to_string(), attr::boolean(false))].into();
-                self.push(&name, "SoftmaxV2", vec![(xi, Want::Act)], vec![o], attrs, Precision::Black, FormatRule::Origin)
+                self.push(&name, "SoftmaxV2", vec![(xi, Want::Act)], vec![o], attrs, Precision::Carried, FormatRule::Origin)
             }
             Op::Identity(_) | Op::Dropout(_) => unary(self, "Identity", Attrs::new()),
             Op::Cast(c) => {
@@ -609,7 +605,7 @@ impl<'g> Lowerer<'g> {
                 let xi = self.input(ins[0]);
                 let pooled = LOut { dtype: dt, shape: vec![xs[0], c, 1, 1], format: Format::Nchw };
                 let reduced = LOut { dtype: dt, shape: vec![xs[0], cr, 1, 1], format: Format::Nchw };
-                let p = self.push(&format!("{name}/squeeze"), "ReduceMeanD", vec![(xi, Want::Act)], vec![pooled.clone()], reduce_attrs(&[2, 3], true), Precision::Black, FormatRule::Hd5);
+                let p = self.push(&format!("{name}/squeeze"), "ReduceMeanD", vec![(xi, Want::Act)], vec![pooled.clone()], reduce_attrs(&[2, 3], true), Precision::Carried, FormatRule::Hd5);
                 let conv_attrs = || -> Attrs {
                     [
                         ("strides".to_string(), attr::ints(&[1, 1, 1, 1])),
@@ -625,20 +621,20 @@ impl<'g> Lowerer<'g> {
                 let wn2 = g.node(ins[3].node).name.clone();
                 let f1 = self.konst(&wn1, w1.reshaped(vec![cr, c, 1, 1])?);
                 let b1 = self.input(ins[2]);
-                let h = self.push(&format!("{name}/reduce"), "Conv2D", vec![(p, Want::Act), (f1, Want::Filter), (b1, Want::Weight)], vec![reduced.clone()], conv_attrs(), Precision::White, FormatRule::Hd5);
+                let h = self.push(&format!("{name}/reduce"), "Conv2D", vec![(p, Want::Act), (f1, Want::Filter), (b1, Want::Weight)], vec![reduced.clone()], conv_attrs(), Precision::Carried, FormatRule::Hd5);
                 let h = self.act(&format!("{name}/reduce"), h, se.act, &reduced);
                 let f2 = self.konst(&wn2, w2.reshaped(vec![c, cr, 1, 1])?);
                 let b2 = self.input(ins[4]);
-                let e = self.push(&format!("{name}/expand"), "Conv2D", vec![(h, Want::Act), (f2, Want::Filter), (b2, Want::Weight)], vec![pooled.clone()], conv_attrs(), Precision::White, FormatRule::Hd5);
+                let e = self.push(&format!("{name}/expand"), "Conv2D", vec![(h, Want::Act), (f2, Want::Filter), (b2, Want::Weight)], vec![pooled.clone()], conv_attrs(), Precision::Carried, FormatRule::Hd5);
                 let gate = match se.gate {
-                    SeGate::Sigmoid => self.push(&format!("{name}/gate"), "Sigmoid", vec![(e, Want::Act)], vec![pooled.clone()], Attrs::new(), Precision::Gray, FormatRule::Follow),
+                    SeGate::Sigmoid => self.push(&format!("{name}/gate"), "Sigmoid", vec![(e, Want::Act)], vec![pooled.clone()], Attrs::new(), Precision::Carried, FormatRule::Follow),
                     SeGate::HardSigmoid => {
                         let attrs: Attrs = [("alpha".to_string(), attr::float(se.gate_alpha)), ("beta".to_string(), attr::float(se.gate_beta))].into();
-                        self.push(&format!("{name}/gate"), "HardSigmoid", vec![(e, Want::Act)], vec![pooled.clone()], attrs, Precision::Gray, FormatRule::Follow)
+                        self.push(&format!("{name}/gate"), "HardSigmoid", vec![(e, Want::Act)], vec![pooled.clone()], attrs, Precision::Carried, FormatRule::Follow)
                     }
                 };
                 let o = self.lout(out0);
-                self.push(&format!("{name}/scale"), "Mul", vec![(xi, Want::Act), (gate, Want::Act)], vec![o], Attrs::new(), Precision::Gray, FormatRule::Follow)
+                self.push(&format!("{name}/scale"), "Mul", vec![(xi, Want::Act), (gate, Want::Act)], vec![o], Attrs::new(), Precision::Carried, FormatRule::Follow)
             }
         };
         self.map.insert(out0, r);
@@ -656,7 +652,7 @@ impl<'g> Lowerer<'g> {
         let b = self.input(ins[1]);
         let inputs = vec![(a, Want::Act), (b, Want::Act)];
         let rule = if both_4d { FormatRule::Follow } else { FormatRule::Origin };
-        self.push(name, ty, inputs, vec![o], Attrs::new(), Precision::Gray, rule)
+        self.push(name, ty, inputs, vec![o], Attrs::new(), Precision::Carried, rule)
     }
 }
 

@@ -66,41 +66,10 @@ impl SocVersion {
     }
 }
 
-/// ATC's `--precision_mode`: which element type ops compute in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum PrecisionMode {
-    /// Every float op in fp32.
-    ForceFp32,
-    /// Every float op in fp16 (ATC's default); weights stored fp16, Casts at the graph
-    /// boundary; BatchNorm statistics stay fp32 as its prototype requires.
-    #[default]
-    ForceFp16,
-    /// Cube ops (Conv2D, DepthwiseConv2D, MatMulV2) and pooling in fp16; reductions and
-    /// softmax in fp32; everything else follows its input. senetc's fixed stand-in for
-    /// CANN's per-op `precision_reduce` lists.
-    AllowMixPrecision,
-    /// Every op in the element type of the source graph.
-    MustKeepOriginDtype,
-}
-
-impl PrecisionMode {
-    /// The name ATC uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            PrecisionMode::ForceFp32 => "force_fp32",
-            PrecisionMode::ForceFp16 => "force_fp16",
-            PrecisionMode::AllowMixPrecision => "allow_mix_precision",
-            PrecisionMode::MustKeepOriginDtype => "must_keep_origin_dtype",
-        }
-    }
-
-    /// The mode ATC calls `name`.
-    pub fn from_name(name: &str) -> Option<PrecisionMode> {
-        [PrecisionMode::ForceFp32, PrecisionMode::ForceFp16, PrecisionMode::AllowMixPrecision, PrecisionMode::MustKeepOriginDtype]
-            .into_iter()
-            .find(|m| m.name() == name)
-    }
-}
+/// ATC's `--precision_mode`. The fp16 pass (`senetc-passes`, `insert-fp16-casts`) decides
+/// each op's element type on the IR; this backend carries those types into the tensor descs
+/// and records the mode in the model's attributes.
+pub use senetc_ir::PrecisionMode;
 
 /// Layout of the model's 4-D inputs as the user feeds them (ATC `--input_format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
