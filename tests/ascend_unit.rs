@@ -149,7 +149,7 @@ fn runtime_formats_and_fp16_descs() {
     assert_eq!(attr::get_ints(&conv.attr, "strides").unwrap(), [1, 1, 1, 1]);
     assert_eq!(attr::get_ints(&conv.attr, "pads").unwrap(), [1, 1, 1, 1]);
     assert_eq!(attr::get_str(&conv.attr, "data_format").unwrap(), "NCHW");
-    // BatchNorm statistics stay fp32 ND.
+    // BNInferenceD statistics stay fp32 ND.
     let bn = find("bn");
     assert!(bn.input_desc[1..].iter().all(|d| d.dtype == proto::DataType::DtFloat as i32 && d.layout == "ND"));
     // The boundary: Data fp32 NCHW → Cast → TransData; ... → TransData → Cast → NetOutput fp32.

@@ -201,11 +201,7 @@ impl<'a> Assigner<'a> {
         let out_descs: Vec<Desc> = op
             .outputs
             .iter()
-            .enumerate()
-            .map(|(slot, o)| {
-                if slot > 0 && op.ty == "BatchNorm" {
-                    return Desc::of(o, DType::F32, o.format);
-                }
+            .map(|o| {
                 let d = if o.dtype.is_float() { dt } else { o.dtype };
                 let f = if hd5 && o.shape.len() == 4 { Format::Nc1hwc0 } else { o.format };
                 Desc::of(o, d, f)

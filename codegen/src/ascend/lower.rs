@@ -40,7 +40,7 @@ pub enum Want {
     Filter,
     /// A weight, bias or scalar in origin format (ND), compute type.
     Weight,
-    /// BatchNorm statistics and affine parameters: always fp32 ND (the prototype's type).
+    /// Batch-norm statistics and affine parameters: always fp32 ND (the prototype's type).
     Stat,
     /// Whatever the producer gives (shape tensors, Cast's input).
     AsIs,
@@ -394,24 +394,24 @@ impl<'g> Lowerer<'g> {
             Op::BatchNorm(b) => {
                 let xs = self.shape(ins[0]);
                 if b.axis != 1 || xs.len() != 4 {
-                    return Err(self.unsupported(node, "BatchNorm needs a 4-D NCHW input (axis 1)"));
+                    return Err(self.unsupported(node, "BNInferenceD needs a 4-D NCHW input (axis 1)"));
                 }
+                // BNInferenceD: inference batch norm with the statistics as inputs, in the
+                // prototype's order x, mean, variance, scale, b (the IR's is x, scale, bias, mean, var).
                 let attrs: Attrs = [
                     ("epsilon".to_string(), attr::float(b.epsilon)),
-                    ("data_format".to_string(), attr::string("NCHW")),
-                    ("is_training".to_string(), attr::boolean(false)),
+                    ("momentum".to_string(), attr::float(0.9)),
+                    ("use_global_stats".to_string(), attr::boolean(true)),
+                    ("mode".to_string(), attr::int(1)),
                 ]
                 .into();
                 let mut inputs = vec![(self.input(ins[0]), Want::Act)];
-                for &o in &ins[1..] {
-                    let r = self.input(o);
+                for i in [3, 4, 1, 2] {
+                    let r = self.input(ins[i]);
                     inputs.push((r, Want::Stat));
                 }
-                let stat = LOut { dtype: DType::F32, shape: vec![xs[1]], format: Format::Nd };
-                // y, batch_mean, batch_variance, reserve_space_1/2/3 (prototype order).
-                let mut outs = vec![self.lout(out0)];
-                outs.extend(std::iter::repeat_n(stat, 5));
-                self.push(&name, "BatchNorm", inputs, outs, attrs, Precision::Carried, FormatRule::Hd5)
+                let o = self.lout(out0);
+                self.push(&name, "BNInferenceD", inputs, vec![o], attrs, Precision::Carried, FormatRule::Hd5)
             }
             Op::Relu(_) => unary(self, "Relu", Attrs::new()),
             Op::Clip(c) if c.min == 0.0 && c.max == 6.0 => unary(self, "Relu6", Attrs::new()),

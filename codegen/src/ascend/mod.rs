@@ -5,7 +5,7 @@
 //! own `codegen/proto/ge_ir.proto`. The pipeline:
 //!
 //! 1. [`lower`]: bind the symbolic batch, map every IR op to CANN op types with their
-//!    prototype input order and attributes (`Conv2D`, `BatchNorm`, `ReduceMeanD`, ...).
+//!    prototype input order and attributes (`Conv2D`, `BNInferenceD`, `ReduceMeanD`, ...).
 //! 2. [`assign`]: choose each op's compute dtype (`precision_mode`) and format (NC1HWC0 for
 //!    AI-Core ops, ND/NCHW for MatMul, Reshape and friends), insert `Cast` and `TransData`
 //!    where producer and consumer disagree, and re-lay out constants offline (FRACTAL_Z

@@ -396,6 +396,10 @@ impl AscendModel {
                 _ => ins.len(),
             };
             let mut operands = ins[..keep.min(ins.len())].to_vec();
+            if op.r#type == "BNInferenceD" && operands.len() == 5 {
+                // x, mean, variance, scale, b back to the IR's x, scale, bias, mean, var.
+                operands = vec![operands[0], operands[3], operands[4], operands[1], operands[2]];
+            }
             if op.r#type == "DepthwiseConv2D" {
                 // [1, C, H, W] (K, C, H, W) back to ONNX's [C, 1, H, W].
                 let f = const_of(1)?;
@@ -464,12 +468,11 @@ fn ge_to_ir(
             let dil = if a.contains_key("dilations") { spatial("dilations")? } else { vec![1, 1] };
             Op::Conv(irops::Conv { strides: spatial("strides")?, dilations: dil, pads: pads()?, auto_pad: AutoPad::NotSet, group, format: DataFormat::Nchw, ..Default::default() })
         }
-        "BatchNorm" => {
-            nchw("data_format")?;
-            if b("is_training", true) {
-                return Err("training-mode BatchNorm".into());
+        "BNInferenceD" => {
+            if !b("use_global_stats", true) {
+                return Err("BNInferenceD without global statistics".into());
             }
-            Op::BatchNorm(irops::BatchNorm { epsilon: f("epsilon", 1e-4), axis: 1 })
+            Op::BatchNorm(irops::BatchNorm { epsilon: f("epsilon", 1e-5), axis: 1 })
         }
         "Relu" => Op::Relu(irops::Relu {}),
         "Relu6" => Op::Clip(irops::Clip { min: 0.0, max: 6.0 }),
