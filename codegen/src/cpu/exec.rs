@@ -12,6 +12,8 @@ pub fn run_node(node: &Node, ins: &[(&[f32], &[usize])], out_shape: &[usize], ou
     let x = ins[0];
     match &node.op {
         Op::Input | Op::Const(_) => {}
+        // The memory plan aliases views to their input, so the executor skips them; a copy
+        // keeps this function correct for any caller that does not.
         Op::Identity(_) | Op::Dropout(_) | Op::Reshape(_) | Op::Flatten(_) | Op::Squeeze(_) | Op::Unsqueeze(_) => {
             out.copy_from_slice(x.0);
         }

@@ -60,7 +60,7 @@ pub fn run_theme(g: &mut Graph, theme: Theme, limits: &Limits, report: &mut Pass
         }
         Theme::Activations => rules::activation_fusion(&preds),
     };
-    let (expr, root) = to_egg(g);
+    let expr = to_egg(g);
     let runner = Runner::default()
         .with_iter_limit(limits.iterations)
         .with_node_limit(limits.nodes)
@@ -73,7 +73,6 @@ pub fn run_theme(g: &mut Graph, theme: Theme, limits: &Limits, report: &mut Pass
     }
     let extractor = Extractor::new(&runner.egraph, PreferFused);
     let (_, best) = extractor.find_best(runner.roots[0]);
-    let _ = root;
     let fused = count_fused(&best);
     if fused.is_empty() {
         return Ok(());
@@ -124,8 +123,8 @@ fn category(g: &Graph, id: NodeId) -> String {
     }
 }
 
-/// Build the e-graph term: one node per IR node in canonical order, plus a root.
-fn to_egg(g: &Graph) -> (RecExpr<SymbolLang>, Id) {
+/// Build the e-graph term: one node per IR node in canonical order, then a root over the outputs.
+fn to_egg(g: &Graph) -> RecExpr<SymbolLang> {
     let mut expr = RecExpr::default();
     let mut ids: HashMap<Outlet, Id> = HashMap::new();
     let nobias = expr.add(SymbolLang::leaf("nobias"));
@@ -149,8 +148,8 @@ fn to_egg(g: &Graph) -> (RecExpr<SymbolLang>, Id) {
         }
     }
     let outs: Vec<Id> = g.outputs().iter().map(|(_, o)| ids[o]).collect();
-    let root = expr.add(SymbolLang::new("root", outs));
-    (expr, root)
+    expr.add(SymbolLang::new("root", outs));
+    expr
 }
 
 /// Fused nodes cost less than the nodes they replace; leaves cost nothing.
