@@ -634,7 +634,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     if let Some(p) = plan.profile() {
         let total: f64 = p.values().map(|(_, d)| d.as_secs_f64()).sum();
         let mut rows: Vec<_> = p.iter().collect();
-        rows.sort_by(|x, y| y.1 .1.cmp(&x.1 .1));
+        rows.sort_by_key(|(_, (_, d))| std::cmp::Reverse(*d));
         println!("{:<22} {:>7} {:>10} {:>6}", "op", "calls", "ms/run", "share");
         for (op, (calls, d)) in rows {
             let ms = d.as_secs_f64() * 1e3 / a.runs as f64;

@@ -189,7 +189,8 @@ fn report_counts_fusions_and_casts() {
     assert_eq!(r["op_counts_before"]["batch_norm"], serde_json::Value::Null);
     assert!(r["op_counts_before"]["relu"].as_u64().unwrap() > 0);
     assert!(r["nodes"].as_u64().unwrap() < 29, "{}", r["nodes"]);
-    assert_eq!(r["fused"]["squeeze_excite"], 3 - 1 + 0, "{}", r["fused"]);
+    // The tiny SE-ResNet has two SE blocks.
+    assert_eq!(r["fused"]["squeeze_excite"], 2, "{}", r["fused"]);
     assert!(r["casts_inserted"].as_u64().unwrap() >= 2);
     assert!(r["fp16_weight_bytes"].as_u64().unwrap() > 0);
     assert!(r["passes"].as_array().unwrap().len() >= 6);

@@ -64,7 +64,7 @@ fn batch_is_bound_at_plan_time() {
     let Some(root) = common::corpus() else { return };
     let g = senetc_frontends::onnx::import(&root.join("models/seresnet110_cifar/model.onnx")).unwrap();
     let x = senetc::npy::read_npy(&root.join("models/seresnet110_cifar/input.npy")).unwrap();
-    let one = CpuPlan::new(&g, &[vec![1, 3, 32, 32]], 2).unwrap().run(&[x.clone()]).unwrap();
+    let one = CpuPlan::new(&g, &[vec![1, 3, 32, 32]], 2).unwrap().run(std::slice::from_ref(&x)).unwrap();
     // The same image twice in a batch of 2 gives the batch-1 answer twice.
     let mut two_bytes = x.bytes().to_vec();
     two_bytes.extend_from_slice(x.bytes());

@@ -41,11 +41,9 @@ pub fn fold_bn(g: &mut Graph, r: &mut PassReport) {
                 r.changes += 1;
                 *r.counts.entry(what).or_default() += 1;
             }
-        } else if matches!(g.node(id).op, Op::BatchNorm(_)) {
-            if lower_to_mul_add(g, id, &affine).is_some() {
-                r.changes += 1;
-                *r.counts.entry("lowered batch_norm to mul+add".into()).or_default() += 1;
-            }
+        } else if matches!(g.node(id).op, Op::BatchNorm(_)) && lower_to_mul_add(g, id, &affine).is_some() {
+            r.changes += 1;
+            *r.counts.entry("lowered batch_norm to mul+add".into()).or_default() += 1;
         }
     }
 }

@@ -13,7 +13,7 @@ mod manager;
 pub mod precision;
 mod util;
 
-pub use manager::{registry, PassInfo, PassManager, PassOptions, PassRecord, PassReport};
+pub use manager::{registry, NumericCheck, PassInfo, PassManager, PassOptions, PassRecord, PassReport};
 pub use precision::{Fp16Policy, PrecisionMode, PrecisionOptions};
 
 /// Why a pass failed.

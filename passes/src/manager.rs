@@ -96,6 +96,9 @@ pub fn registry() -> &'static [PassInfo] {
     REGISTRY
 }
 
+/// Compares the graph before and after a pass; `Err` describes the divergence.
+pub type NumericCheck<'a> = &'a mut dyn FnMut(&Graph, &Graph) -> Result<(), String>;
+
 /// Runs a pipeline over a graph.
 pub struct PassManager {
     options: PassOptions,
@@ -131,7 +134,7 @@ impl PassManager {
 
     /// Run the pipeline. `check` (for `--verify-each`) gets the graph before and after each
     /// pass that changed it and returns a description of any numeric divergence.
-    pub fn run(&self, g: &mut Graph, mut check: Option<&mut dyn FnMut(&Graph, &Graph) -> Result<(), String>>) -> Result<Vec<PassRecord>, PassError> {
+    pub fn run(&self, g: &mut Graph, mut check: Option<NumericCheck<'_>>) -> Result<Vec<PassRecord>, PassError> {
         let mut records = Vec::new();
         let verify_each = self.options.verify_each || cfg!(debug_assertions);
         for (i, pass) in self.pipeline.iter().enumerate() {

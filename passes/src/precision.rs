@@ -94,7 +94,7 @@ pub fn insert_fp16_casts(g: &mut Graph, o: &PrecisionOptions, r: &mut PassReport
         if matches!(node.op, Op::Input | Op::Const(_) | Op::Cast(_)) || node.outputs[0].dtype != DType::F32 {
             continue;
         }
-        let policy = if o.keep_dtype.iter().any(|k| *k == node.name) { Fp16Policy::Never } else { o.policy(node.op.name()) };
+        let policy = if o.keep_dtype.contains(&node.name) { Fp16Policy::Never } else { o.policy(node.op.name()) };
         let h = match (o.mode, policy) {
             (_, Fp16Policy::Never) => false,
             (PrecisionMode::ForceFp16, _) | (_, Fp16Policy::Always) => true,

@@ -78,10 +78,8 @@ impl CpuPlan {
             for (d, &n) in want.0.iter().zip(given) {
                 match d {
                     Dim::Known(k) if *k != n => return Err(mismatch()),
-                    Dim::Sym(s) => {
-                        if *bindings.entry(s.clone()).or_insert(n) != n {
-                            return Err(bad(format!("symbol {s} bound to two sizes by the inputs")));
-                        }
+                    Dim::Sym(s) if *bindings.entry(s.clone()).or_insert(n) != n => {
+                        return Err(bad(format!("symbol {s} bound to two sizes by the inputs")));
                     }
                     _ => {}
                 }

@@ -245,7 +245,10 @@ fn reduce_mean(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     one(imp.add(&n.name, Op::ReduceMean(ReduceMean { axes, keepdims: ai(n, "keepdims", 1) != 0 }), &[x])?)
 }
 
-fn window(n: &NodeProto) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>), String> {
+/// Kernel, strides and pads of a pooling node.
+type PoolWindow = (Vec<usize>, Vec<usize>, Vec<usize>);
+
+fn window(n: &NodeProto) -> Result<PoolWindow, String> {
     let kernel = usizes(&aints(n, "kernel_shape").ok_or("kernel_shape is required")?, "kernel")?;
     if kernel.len() != 2 {
         return Err(format!("only 2-D pooling is supported (kernel_shape {kernel:?})"));
@@ -358,7 +361,7 @@ fn unsqueeze(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
 fn concat(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let axis = ai(n, "axis", 0);
     let ins: Vec<&str> = n.input.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
-    let statics: Option<Vec<(Vec<SymInt>, bool)>> = ins.iter().map(|i| imp.val(i).ok().and_then(Val::sym_ints)).collect();
+    let statics: Option<Vec<_>> = ins.iter().map(|i| imp.val(i).ok().and_then(Val::sym_ints)).collect();
     if let Some(parts) = statics {
         if parts.iter().all(|(_, scalar)| !scalar) && (axis == 0 || axis == -1) {
             return one(Val::Ints { v: parts.into_iter().flat_map(|(v, _)| v).collect(), scalar: false });

@@ -18,18 +18,18 @@ impl OpDef for GlobalAveragePool {
     }
 }
 
-/// Window attributes shared by average and max pooling.
-fn pool_infer(
-    what: &str,
-    t: &TensorType,
-    format: DataFormat,
-    kernel: &[usize],
-    strides: &[usize],
-    dilations: &[usize],
-    pads: &[usize],
+/// The window attributes average and max pooling share.
+struct Window<'a> {
+    kernel: &'a [usize],
+    strides: &'a [usize],
+    dilations: &'a [usize],
+    pads: &'a [usize],
     auto_pad: AutoPad,
     ceil_mode: bool,
-) -> Result<Vec<TensorType>, String> {
+}
+
+fn pool_infer(what: &str, t: &TensorType, format: DataFormat, w: Window<'_>) -> Result<Vec<TensorType>, String> {
+    let Window { kernel, strides, dilations, pads, auto_pad, ceil_mode } = w;
     if kernel.len() != 2 || strides.len() != 2 || dilations.len() != 2 || pads.len() != 4 {
         return Err(format!("{what} needs 2 kernel dims, 2 strides, 2 dilations and 4 pads"));
     }
@@ -59,7 +59,8 @@ impl OpDef for AveragePool {
     const NAME: &'static str = "average_pool";
     const ARITY: (usize, usize) = (1, 1);
     fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
-        pool_infer("average_pool", inputs[0], self.format, &self.kernel, &self.strides, &[1, 1], &self.pads, self.auto_pad, self.ceil_mode)
+        let w = Window { kernel: &self.kernel, strides: &self.strides, dilations: &[1, 1], pads: &self.pads, auto_pad: self.auto_pad, ceil_mode: self.ceil_mode };
+        pool_infer("average_pool", inputs[0], self.format, w)
     }
 }
 
@@ -79,6 +80,7 @@ impl OpDef for MaxPool {
     const NAME: &'static str = "max_pool";
     const ARITY: (usize, usize) = (1, 1);
     fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
-        pool_infer("max_pool", inputs[0], self.format, &self.kernel, &self.strides, &self.dilations, &self.pads, self.auto_pad, self.ceil_mode)
+        let w = Window { kernel: &self.kernel, strides: &self.strides, dilations: &self.dilations, pads: &self.pads, auto_pad: self.auto_pad, ceil_mode: self.ceil_mode };
+        pool_infer("max_pool", inputs[0], self.format, w)
     }
 }

@@ -30,7 +30,7 @@ impl DimProduct {
     }
     /// self / other, if exact.
     fn div(&self, other: &DimProduct) -> Option<DimProduct> {
-        if other.known == 0 || self.known % other.known != 0 {
+        if other.known == 0 || !self.known.is_multiple_of(other.known) {
             return None;
         }
         let mut syms = self.syms.clone();
