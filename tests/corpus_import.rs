@@ -153,3 +153,17 @@ fn assert_same_text(actual: &str, expected: &str, what: &str) {
         );
     }
 }
+
+#[test]
+fn optimized_graphs_round_trip_through_onnx_functions() {
+    let Some(root) = common::corpus() else { return };
+    for (label, path) in common::corpus_onnx_models(&root) {
+        let mut g = senetc_frontends::onnx::import(&path).unwrap();
+        senetc_passes::PassManager::new(senetc_passes::PassOptions::default()).unwrap().run(&mut g, None).unwrap();
+        let t1 = text::print(&g);
+        assert!(t1.contains("squeeze_excite") || label.contains("mobilenet"), "{label}: nothing fused");
+        let bytes = senetc_codegen::onnx_export::export(&g).unwrap();
+        let back = senetc_frontends::onnx::import_bytes(&bytes, &tempdir(&label), Path::new("optimized.onnx")).unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_same_text(&text::print(&back), &t1, &format!("{label}: optimized ONNX round trip"));
+    }
+}

@@ -7,6 +7,7 @@
 //! ONNX passes as constant inputs (Reshape's shape, Clip's bounds, axes, pads) become
 //! attributes.
 
+mod fused;
 mod ops;
 mod tensor;
 mod value;
@@ -77,6 +78,7 @@ impl Importer {
         for o in &model.opset_import {
             match o.domain.as_str() {
                 "" | "ai.onnx" => imp.opset = o.version,
+                fused::DOMAIN if o.version == 1 => {}
                 d => imp.problems.push(problem(format!("unsupported operator domain {d:?} (version {})", o.version))),
             }
         }
@@ -96,11 +98,15 @@ impl Importer {
         let Some(graph) = model.graph.as_ref() else { return };
         for n in &graph.node {
             let p = |what: String| Problem { node: n.name.clone(), op: n.op_type.clone(), what };
-            if !n.domain.is_empty() && n.domain != "ai.onnx" {
-                self.problems.push(p(format!("unsupported domain {:?}", n.domain)));
-                continue;
-            }
-            match ops::lookup(&n.op_type) {
+            let entry = match n.domain.as_str() {
+                "" | "ai.onnx" => ops::lookup(&n.op_type),
+                fused::DOMAIN => fused::lookup(&n.op_type),
+                d => {
+                    self.problems.push(p(format!("unsupported domain {d:?}")));
+                    continue;
+                }
+            };
+            match entry {
                 None => self.problems.push(p("unsupported op".into())),
                 Some(entry) => {
                     for a in &n.attribute {
@@ -147,7 +153,8 @@ impl Importer {
                 self.poison(n);
                 continue;
             }
-            let result = ops::lookup(&n.op_type)
+            let entry = if n.domain == fused::DOMAIN { fused::lookup(&n.op_type) } else { ops::lookup(&n.op_type) };
+            let result = entry
                 .ok_or_else(|| "unsupported op".to_string())
                 .and_then(|entry| (entry.convert)(self, n));
             match result {
