@@ -89,7 +89,7 @@ pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, a
         return;
     }
     let k = (p.c_in / p.group) * p.kh * p.kw;
-    for (x, o) in input.chunks(p.c_in * hw).zip(out.chunks_mut(p.c_out * ohw)) {
+    let image = |x: &[f32], o: &mut [f32]| {
         if p.is_pointwise() {
             gemm_groups(p, weight, x, k, ohw, bias, act, o);
         } else if groups_in_parallel(p, k, ohw) {
@@ -112,8 +112,19 @@ pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, a
                 gemm_groups(p, weight, col, k, ohw, bias, act, o);
             });
         }
+    };
+    let images = input.chunks(p.c_in * hw).zip(out.chunks_mut(p.c_out * ohw));
+    // Small images (CIFAR-sized planes) give GEMMs too small to split well across threads:
+    // in a batch, images go to threads instead (each keeps its own im2col scratch).
+    if p.n > 1 && p.c_out * ohw * k < SMALL_IMAGE_MACS {
+        images.par_bridge().for_each(|(x, o)| image(x, o));
+    } else {
+        images.for_each(|(x, o)| image(x, o));
     }
 }
+
+/// Below this many multiply-adds per image, a batch is parallelised across images.
+const SMALL_IMAGE_MACS: usize = 1 << 24;
 
 /// Whether groups should run as independent single-threaded GEMMs (many small groups, as in
 /// ResNeXt) rather than one after another with a parallel GEMM each.
