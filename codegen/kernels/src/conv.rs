@@ -85,7 +85,11 @@ pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, a
         return;
     }
     if p.is_depthwise() {
-        depthwise(p, input, weight, bias, act, out);
+        if crate::depthwise_tiles::applies(p) {
+            crate::depthwise_tiles::depthwise(p, input, weight, bias, act, out);
+        } else {
+            depthwise(p, input, weight, bias, act, out);
+        }
         return;
     }
     let k = (p.c_in / p.group) * p.kh * p.kw;

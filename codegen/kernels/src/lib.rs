@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod conv;
+mod depthwise_tiles;
 pub mod elementwise;
 pub mod layout;
 pub mod linalg;
