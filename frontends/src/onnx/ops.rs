@@ -386,6 +386,9 @@ fn pad(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     };
     if let Some(axes) = opt(n, 3) {
         let axes = imp.static_ints(axes, "Pad axes")?;
+        if pads.len() != 2 * axes.len() {
+            return Err(format!("Pad has {} pads for {} axes", pads.len(), axes.len()));
+        }
         let rank = imp.shape_of(x)?.len();
         let mut full = vec![0; 2 * rank];
         for (i, &a) in axes.iter().enumerate() {

@@ -66,8 +66,8 @@ pub fn convert(t: &mut TensorProto, ext: &mut ExternalFiles) -> Result<Tensor, S
     for &d in &t.dims {
         shape.push(usize::try_from(d).map_err(|_| format!("negative dim {d}"))?);
     }
-    let n: usize = shape.iter().product();
-    let want = n * dt.size();
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("tensor shape overflows")?;
+    let want = n.checked_mul(dt.size()).ok_or("tensor shape overflows")?;
     if t.data_location.enum_value() == Ok(DataLocation::EXTERNAL) {
         let mut location = None;
         let mut offset = 0usize;

@@ -91,3 +91,14 @@ save("unsupported_many", [
 
 # An opset outside 11..=21.
 save("opset_too_old", [h.make_node("Relu", ["x"], ["y"], "relu")], [x([1, 2])], [x(None, "y")], opset=9)
+
+# Malformed settings are errors naming the node, never panics: Pad with more axes than pads,
+# and an initializer whose dims overflow.
+big = onnx.TensorProto()
+big.name = "huge"
+big.data_type = T.FLOAT
+big.dims.extend([1 << 40, 1 << 40, 1 << 40])
+save("malformed_settings", [
+    h.make_node("Pad", ["x", "pads", "", "axes"], ["p"], "pad"),
+    h.make_node("Add", ["p", "huge"], ["y"], "add"),
+], [x([1, 2, 3, 3])], [x(None, "y")], [i64("pads", [1, 1]), i64("axes", [2, 3]), big], opset=18)
