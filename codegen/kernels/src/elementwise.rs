@@ -72,7 +72,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
     // n + 127 in the exponent field: n is the low bits of t's representation.
     let biased = t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127);
@@ -127,7 +127,7 @@ impl Activation {
             Activation::None => {}
             Activation::Relu => xs.iter_mut().for_each(|x| *x = Activation::Relu.apply(*x)),
             Activation::Clip { min, max } => xs.iter_mut().for_each(|x| *x = clamp(*x, min, max)),
-            Activation::Sigmoid => transcendental(xs, |x| sigmoid(x)),
+            Activation::Sigmoid => transcendental(xs, sigmoid),
             Activation::HardSigmoid { alpha, beta } => {
                 xs.iter_mut().for_each(|x| *x = clamp(alpha * *x + beta, 0.0, 1.0))
             }

@@ -12,6 +12,7 @@ pub mod plan;
 use crate::CodegenError;
 use plan::{Home, MemoryPlan};
 use senetc_ir::{DType, Dim, Graph, NodeId, Op, Outlet, Tensor};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 /// Constant data ready for the kernels.
@@ -168,21 +169,20 @@ impl CpuPlan {
     /// Run on `inputs` (graph-input order; any numeric dtype, shapes as planned). Returns
     /// the graph outputs as f32 tensors (or their own dtype for 16-bit floats), by name.
     pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<(String, Tensor)>, CodegenError> {
-        let ins: Vec<Vec<f32>> = self.check_inputs(inputs)?;
+        let ins = self.check_inputs(inputs)?;
         let pool = self.pool.clone();
         pool.install(|| self.execute(&ins))?;
         let mut outs = Vec::new();
         for (name, o) in self.g.outputs() {
-            let data = self.value(*o, &ins).to_vec();
-            let shape = self.shapes[o].clone();
-            let t = Tensor::from_f32(shape, &data);
+            let t = Tensor::from_f32(self.shapes[o].clone(), self.value(*o, &ins));
             let dt = self.g.outlet_type(*o).dtype;
             outs.push((name.clone(), if matches!(dt, DType::F16 | DType::BF16) { t.cast(dt) } else { t }));
         }
         Ok(outs)
     }
 
-    fn check_inputs(&self, inputs: &[Tensor]) -> Result<Vec<Vec<f32>>, CodegenError> {
+    /// The inputs as f32, borrowed when they already are aligned f32 (the usual case).
+    fn check_inputs<'t>(&self, inputs: &'t [Tensor]) -> Result<Vec<Cow<'t, [f32]>>, CodegenError> {
         if inputs.len() != self.g.inputs().len() {
             return Err(CodegenError::Input(format!("the model has {} inputs, {} given", self.g.inputs().len(), inputs.len())));
         }
@@ -192,13 +192,13 @@ impl CpuPlan {
             if t.shape() != want.as_slice() {
                 return Err(CodegenError::Input(format!("input {:?} was planned as {want:?}, got {:?}", self.g.node(id).name, t.shape())));
             }
-            v.push(t.to_f32().into_owned());
+            v.push(t.to_f32());
         }
         Ok(v)
     }
 
     /// The data of a value after (or during) execution.
-    fn value<'a>(&'a self, o: Outlet, ins: &'a [Vec<f32>]) -> &'a [f32] {
+    fn value<'a>(&'a self, o: Outlet, ins: &'a [Cow<'_, [f32]>]) -> &'a [f32] {
         let n: usize = self.shapes[&o].iter().product();
         match self.mem.homes[&o] {
             Home::Input(i) => &ins[i][..n],
@@ -207,7 +207,7 @@ impl CpuPlan {
         }
     }
 
-    fn execute(&mut self, ins: &[Vec<f32>]) -> Result<(), CodegenError> {
+    fn execute(&mut self, ins: &[Cow<'_, [f32]>]) -> Result<(), CodegenError> {
         for i in 0..self.order.len() {
             let id = self.order[i];
             let node = self.g.node(id);
