@@ -13,9 +13,6 @@ pub struct Signature {
     pub dtype: String,
     /// Dims; symbols as strings.
     pub shape: Vec<serde_json::Value>,
-    /// Layout, when set.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layout: Option<String>,
 }
 
 impl Signature {
@@ -33,7 +30,6 @@ impl Signature {
                     senetc_ir::Dim::Sym(s) => serde_json::json!(s),
                 })
                 .collect(),
-            layout: (t.layout != senetc_ir::Layout::Any).then(|| t.layout.name().to_string()),
         }
     }
 }

@@ -9,7 +9,7 @@ use senetc_codegen::ascend::{self, attr, proto, AscendOptions, InputFormat, Prec
 use senetc_codegen::cpu::CpuPlan;
 use senetc_codegen::CodegenError;
 use senetc_ir::ops::*;
-use senetc_ir::{DType, Dim, Graph, Layout, Op, Outlet, Shape, Tensor, TensorType};
+use senetc_ir::{DType, Dim, Graph, Op, Outlet, Shape, Tensor, TensorType};
 
 /// Deterministic pseudo-random values in [-scale, scale].
 fn vals(n: usize, seed: u32, scale: f32) -> Vec<f32> {
@@ -34,18 +34,18 @@ fn konst(g: &mut Graph, name: &str, shape: &[usize], seed: u32, scale: f32) -> O
 /// softmax: one of every lowering path the corpus does not exercise.
 fn small_graph() -> Graph {
     let mut g = Graph::new("small");
-    let ty = TensorType::new(DType::F32, Shape(vec![Dim::Sym("batch".into()), 4.into(), 8.into(), 8.into()])).with_layout(Layout::Nchw);
+    let ty = TensorType::new(DType::F32, Shape(vec![Dim::Sym("batch".into()), 4.into(), 8.into(), 8.into()]));
     let x = g.add_input("x", ty);
     let w = konst(&mut g, "w", &[20, 4, 3, 3], 1, 0.3);
     let b = konst(&mut g, "b", &[20], 2, 0.1);
-    let c = g.add("conv", Op::Conv(Conv { pads: vec![1, 1, 1, 1], act: FusedAct::Relu, ..Default::default() }), &[x, w, b]).unwrap();
+    let c = g.add("conv", Op::Conv(Conv { pads: vec![1, 1, 1, 1], act: FusedAct::Relu(Relu {}), ..Default::default() }), &[x, w, b]).unwrap();
     let w1 = konst(&mut g, "se.w1", &[5, 20], 3, 0.3);
     let b1 = konst(&mut g, "se.b1", &[5], 4, 0.1);
     let w2 = konst(&mut g, "se.w2", &[20, 5], 5, 0.3);
     let b2 = konst(&mut g, "se.b2", &[20], 6, 0.1);
-    let se_op = SqueezeExcite { act: FusedAct::Relu, gate: SeGate::HardSigmoid, ..Default::default() };
+    let se_op = SqueezeExcite { act: FusedAct::Relu(Relu {}), gate: FusedAct::HardSigmoid(HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 }), ..Default::default() };
     let se = g.add("se", Op::SqueezeExcite(se_op), &[c, w1, b1, w2, b2]).unwrap();
-    let r = g.add("res", Op::AddAct(AddAct { act: FusedAct::Relu6 }), &[se, c]).unwrap();
+    let r = g.add("res", Op::AddAct(AddAct { act: FusedAct::relu6() }), &[se, c]).unwrap();
     let bn: Vec<Outlet> = (0..4).map(|i| konst(&mut g, &format!("bn{i}"), &[20], 10 + i, 0.5)).collect();
     let var = g.add_const("bn.var", Tensor::from_f32(vec![20], &vals(20, 20, 0.5).iter().map(|v| v.abs() + 0.5).collect::<Vec<_>>()));
     let n = g.add("bn", Op::BatchNorm(BatchNorm::default()), &[r, bn[0], bn[1], bn[2], var]).unwrap();
@@ -257,7 +257,7 @@ fn ascend310_refuses_fp32_cube_ops() {
 #[test]
 fn unsupported_ops_name_their_node() {
     let mut g = Graph::new("bad");
-    let x = g.add_input("x", TensorType::new(DType::F32, Shape::known(&[1, 8, 8, 4])).with_layout(Layout::Nhwc));
+    let x = g.add_input("x", TensorType::new(DType::F32, Shape::known(&[1, 8, 8, 4])));
     let w = konst(&mut g, "w", &[4, 4, 1, 1], 1, 1.0);
     let c = g.add("nhwc_conv", Op::Conv(Conv { format: DataFormat::Nhwc, ..Default::default() }), &[x, w]).unwrap();
     g.add_output("y", c);

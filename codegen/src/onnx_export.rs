@@ -10,7 +10,7 @@ use onnx_protobuf::{
     TypeProto, ValueInfoProto,
 };
 use protobuf::{EnumOrUnknown, MessageField};
-use senetc_ir::ops::{AutoPad, DataFormat, FusedAct, SeGate};
+use senetc_ir::ops::{AutoPad, DataFormat, FusedAct};
 use senetc_ir::{DType, Dim, Graph, Op, Outlet, Tensor, TensorType};
 use std::collections::{HashMap, HashSet};
 
@@ -120,185 +120,186 @@ impl Exporter<'_> {
     }
 
     fn node(&mut self, id: senetc_ir::NodeId, op: &Op) -> Result<(), CodegenError> {
-        let node = self.g.node(id);
+        let g = self.g;
+        let node = g.node(id);
         let base = if node.name.is_empty() { format!("n{}", id.index()) } else { node.name.clone() };
-        let mut inputs: Vec<String> = self.g.inputs_of(id).into_iter().map(|o| self.name(o)).collect();
+        let ins = g.inputs_of(id);
+        let inputs: Vec<String> = ins.iter().map(|&o| self.name(o)).collect();
+        let types: Vec<TensorType> = ins.iter().map(|&o| g.outlet_type(o).clone()).collect();
         let out = self.fresh(Outlet::new(id), &format!("{base}_out"));
-        let unsupported = |why: &str| CodegenError::Unsupported { node: node.name.clone(), op: op.name(), target: "onnx", why: why.into() };
-        let nchw = |f: DataFormat| if f == DataFormat::Nchw { Ok(()) } else { Err(unsupported("NHWC layout is not exported yet")) };
-        let mut attrs = Vec::new();
-        let op_type = match op {
-            Op::Input | Op::Const(_) => return Ok(()),
-            Op::Conv(c) => {
-                nchw(c.format)?;
-                let ins = self.g.inputs_of(id);
-                let (xs, k) = (self.g.outlet_type(ins[0]).shape.clone(), self.g.outlet_type(ins[1]).shape.as_known().unwrap_or_default());
-                attrs.push(ints("strides", &c.strides));
-                attrs.push(ints("dilations", &c.dilations));
-                attrs.push(int("group", c.group as i64));
-                if c.act == FusedAct::None {
-                    attrs.push(ints("kernel_shape", k.get(2..).unwrap_or(&[])));
-                    pads_attrs(&mut attrs, c.auto_pad, &c.pads);
-                    "Conv"
-                } else {
-                    // The function body takes explicit pads: resolve SAME here (spatial dims are static).
-                    let h = xs.0.get(2).and_then(|d| d.known()).unwrap_or(0);
-                    let w = xs.0.get(3).and_then(|d| d.known()).unwrap_or(0);
-                    let (ph, pw) = (c.pads_for(0, h, k[2]), c.pads_for(1, w, k[3]));
-                    attrs.push(ints("pads", &[ph.0, pw.0, ph.1, pw.1]));
-                    if inputs.len() == 2 {
-                        inputs.push(self.init(&format!("{base}_zero_bias"), Tensor::from_f32(vec![k[0]], &vec![0.0; k[0]]).cast(self.g.outlet_type(ins[0]).dtype)));
-                    }
-                    return self.call(base, conv_act_function(c.act), inputs, out, attrs);
+        let unsupported = |why: String| CodegenError::Unsupported { node: node.name.clone(), op: op.name(), target: "onnx", why };
+        // Settings the IR keeps as attributes become initializers of the graph.
+        let mut konst = |hint: &str, t: Tensor| self.init(&format!("{base}_{hint}"), t);
+        let nodes = op_nodes(op, &base, inputs, &types, &out, &mut konst).map_err(unsupported)?;
+        match nodes {
+            Lowered::Nodes(nodes) => self.graph.node.extend(nodes),
+            Lowered::Call { function, input, attribute } => {
+                let op_type = function.name.clone();
+                if !self.functions.iter().any(|f| f.name == function.name) {
+                    self.functions.push(*function);
                 }
+                self.graph.node.push(NodeProto { op_type, domain: FUNCTION_DOMAIN.into(), name: base, input, output: vec![out], attribute, ..Default::default() });
             }
-            Op::BatchNorm(b) => {
-                if b.axis != 1 {
-                    return Err(unsupported("BatchNormalization over an axis other than 1"));
-                }
-                attrs.push(float("epsilon", b.epsilon));
-                "BatchNormalization"
-            }
-            Op::Relu(_) => "Relu",
-            Op::Clip(c) => {
-                let lo = if c.min.is_finite() { self.init(&format!("{base}_min"), scalar(c.min)) } else { String::new() };
-                let hi = if c.max.is_finite() { self.init(&format!("{base}_max"), scalar(c.max)) } else { String::new() };
-                inputs.push(lo);
-                if !hi.is_empty() {
-                    inputs.push(hi);
-                }
-                "Clip"
-            }
-            Op::Sigmoid(_) => "Sigmoid",
-            Op::HardSigmoid(h) => {
-                attrs.push(float("alpha", h.alpha));
-                attrs.push(float("beta", h.beta));
-                "HardSigmoid"
-            }
-            Op::HardSwish(_) => "HardSwish",
-            Op::Silu(_) => {
-                let sig = format!("{base}_sigmoid");
-                self.used.insert(sig.clone());
-                self.graph.node.push(NodeProto { op_type: "Sigmoid".into(), name: sig.clone(), input: inputs.clone(), output: vec![sig.clone()], ..Default::default() });
-                inputs.push(sig);
-                "Mul"
-            }
-            Op::Add(_) => "Add",
-            Op::Sub(_) => "Sub",
-            Op::Mul(_) => "Mul",
-            Op::Div(_) => "Div",
-            Op::GlobalAveragePool(p) => {
-                nchw(p.format)?;
-                "GlobalAveragePool"
-            }
-            Op::ReduceMean(r) => {
-                if !r.axes.is_empty() {
-                    attrs.push(ints("axes", &r.axes));
-                }
-                attrs.push(int("keepdims", r.keepdims as i64));
-                "ReduceMean"
-            }
-            Op::AveragePool(p) => {
-                nchw(p.format)?;
-                attrs.push(ints("kernel_shape", &p.kernel));
-                attrs.push(ints("strides", &p.strides));
-                attrs.push(int("ceil_mode", p.ceil_mode as i64));
-                attrs.push(int("count_include_pad", p.count_include_pad as i64));
-                pads_attrs(&mut attrs, p.auto_pad, &p.pads);
-                "AveragePool"
-            }
-            Op::MaxPool(p) => {
-                nchw(p.format)?;
-                attrs.push(ints("kernel_shape", &p.kernel));
-                attrs.push(ints("strides", &p.strides));
-                attrs.push(ints("dilations", &p.dilations));
-                attrs.push(int("ceil_mode", p.ceil_mode as i64));
-                pads_attrs(&mut attrs, p.auto_pad, &p.pads);
-                "MaxPool"
-            }
-            Op::Gemm(m) => {
-                attrs.push(float("alpha", m.alpha));
-                attrs.push(float("beta", m.beta));
-                attrs.push(int("transA", m.trans_a as i64));
-                attrs.push(int("transB", m.trans_b as i64));
-                "Gemm"
-            }
-            Op::MatMul(_) => "MatMul",
-            Op::Flatten(f) => {
-                attrs.push(int("axis", f.axis));
-                "Flatten"
-            }
-            Op::Reshape(r) => {
-                inputs.push(self.init(&format!("{base}_shape"), Tensor::from_i64(vec![r.shape.len()], &r.shape)));
-                if r.allowzero {
-                    attrs.push(int("allowzero", 1));
-                }
-                "Reshape"
-            }
-            Op::Transpose(t) => {
-                if !t.perm.is_empty() {
-                    attrs.push(ints("perm", &t.perm));
-                }
-                "Transpose"
-            }
-            Op::Squeeze(s) => {
-                if !s.axes.is_empty() {
-                    inputs.push(self.init(&format!("{base}_axes"), Tensor::from_i64(vec![s.axes.len()], &s.axes)));
-                }
-                "Squeeze"
-            }
-            Op::Unsqueeze(u) => {
-                inputs.push(self.init(&format!("{base}_axes"), Tensor::from_i64(vec![u.axes.len()], &u.axes)));
-                "Unsqueeze"
-            }
-            Op::Concat(c) => {
-                attrs.push(int("axis", c.axis));
-                "Concat"
-            }
-            Op::Pad(p) => {
-                inputs.push(self.init(&format!("{base}_pads"), Tensor::from_i64(vec![p.pads.len()], &p.pads)));
-                let dt = self.g.outlet_type(self.g.inputs_of(id)[0]).dtype;
-                inputs.push(self.init(&format!("{base}_value"), scalar(p.value).cast(dt)));
-                attrs.push(string("mode", p.mode.name()));
-                "Pad"
-            }
-            Op::Softmax(s) => {
-                attrs.push(int("axis", s.axis));
-                "Softmax"
-            }
-            Op::Identity(_) => "Identity",
-            Op::Dropout(_) => "Identity",
-            Op::Cast(c) => {
-                attrs.push(int("to", crate::onnx_export::onnx_code(c.to) as i64));
-                "Cast"
-            }
-            Op::SqueezeExcite(se) => {
-                nchw(se.format)?;
-                return self.call(base, se_function(se), inputs, out, attrs);
-            }
-            Op::AddAct(a) => return self.call(base, add_act_function(a.act), inputs, out, attrs),
-        };
-        self.graph.node.push(NodeProto {
-            op_type: op_type.into(),
-            name: base,
-            input: inputs,
-            output: vec![out],
-            attribute: attrs,
-            ..Default::default()
-        });
+        }
         Ok(())
     }
 }
 
-impl Exporter<'_> {
-    /// A node calling the model-local function `f` (added to the model once).
-    fn call(&mut self, name: String, f: FunctionProto, input: Vec<String>, out: String, attribute: Vec<AttributeProto>) -> Result<(), CodegenError> {
-        let op_type = f.name.clone();
-        if !self.functions.iter().any(|g| g.name == f.name) {
-            self.functions.push(f);
+/// What one IR op becomes: ONNX nodes, or a call of a model-local function (fused ops).
+enum Lowered {
+    Nodes(Vec<NodeProto>),
+    Call { function: Box<FunctionProto>, input: Vec<String>, attribute: Vec<AttributeProto> },
+}
+
+/// A constant input: `konst(hint, value)` returns the name of a value holding it (an
+/// initializer in the graph, a Constant node in a function body).
+type Konst<'a> = dyn FnMut(&str, Tensor) -> String + 'a;
+
+/// The ONNX form of `op` applied to `inputs` (of types `types`), producing `out`. Nodes
+/// are named from `base`. The one exhaustive match from IR ops to ONNX.
+fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], out: &str, konst: &mut Konst<'_>) -> Result<Lowered, String> {
+    let nchw = |f: DataFormat| if f == DataFormat::Nchw { Ok(()) } else { Err("NHWC layout is not exported (the layout pass makes graphs NCHW)".to_string()) };
+    let one = |op_type: &str, inputs: Vec<String>, attrs: Vec<AttributeProto>| {
+        Ok(Lowered::Nodes(vec![NodeProto { op_type: op_type.into(), name: base.into(), input: inputs, output: vec![out.into()], attribute: attrs, ..Default::default() }]))
+    };
+    let mut attrs = Vec::new();
+    match op {
+        Op::Input | Op::Const(_) => Err("leaves are not nodes".into()),
+        Op::Conv(c) => {
+            nchw(c.format)?;
+            let k = types[1].shape.as_known().unwrap_or_default();
+            attrs.push(ints("strides", &c.strides));
+            attrs.push(ints("dilations", &c.dilations));
+            attrs.push(int("group", c.group as i64));
+            if c.act == FusedAct::None {
+                attrs.push(ints("kernel_shape", k.get(2..).unwrap_or(&[])));
+                pads_attrs(&mut attrs, c.auto_pad, &c.pads);
+                return one("Conv", inputs, attrs);
+            }
+            // The function body takes explicit pads: resolve SAME here (spatial dims are static).
+            let dim = |i: usize| types[0].shape.0.get(i).and_then(|d| d.known()).unwrap_or(0);
+            let (ph, pw) = (c.pads_for(0, dim(2), k[2]), c.pads_for(1, dim(3), k[3]));
+            attrs.push(ints("pads", &[ph.0, pw.0, ph.1, pw.1]));
+            if inputs.len() == 2 {
+                inputs.push(konst("zero_bias", Tensor::from_f32(vec![k[0]], &vec![0.0; k[0]]).cast(types[0].dtype)));
+            }
+            attrs.push(text_attr("act", &c.act));
+            Ok(Lowered::Call { function: Box::new(conv_act_function(&c.act)?), input: inputs, attribute: attrs })
         }
-        self.graph.node.push(NodeProto { op_type, domain: FUNCTION_DOMAIN.into(), name, input, output: vec![out], attribute, ..Default::default() });
-        Ok(())
+        Op::BatchNorm(b) => {
+            if b.axis != 1 {
+                return Err("BatchNormalization over an axis other than 1".into());
+            }
+            attrs.push(float("epsilon", b.epsilon));
+            one("BatchNormalization", inputs, attrs)
+        }
+        Op::Relu(_) => one("Relu", inputs, attrs),
+        Op::Clip(c) => {
+            inputs.push(if c.min.is_finite() { konst("min", scalar(c.min).cast(types[0].dtype)) } else { String::new() });
+            if c.max.is_finite() {
+                inputs.push(konst("max", scalar(c.max).cast(types[0].dtype)));
+            }
+            one("Clip", inputs, attrs)
+        }
+        Op::Sigmoid(_) => one("Sigmoid", inputs, attrs),
+        Op::HardSigmoid(h) => one("HardSigmoid", inputs, vec![float("alpha", h.alpha), float("beta", h.beta)]),
+        Op::HardSwish(_) => one("HardSwish", inputs, attrs),
+        Op::Silu(_) => {
+            let sig = format!("{base}_sigmoid");
+            Ok(Lowered::Nodes(vec![
+                NodeProto { op_type: "Sigmoid".into(), name: sig.clone(), input: inputs.clone(), output: vec![sig.clone()], ..Default::default() },
+                NodeProto { op_type: "Mul".into(), name: base.into(), input: vec![inputs[0].clone(), sig], output: vec![out.into()], ..Default::default() },
+            ]))
+        }
+        Op::Add(_) => one("Add", inputs, attrs),
+        Op::Sub(_) => one("Sub", inputs, attrs),
+        Op::Mul(_) => one("Mul", inputs, attrs),
+        Op::Div(_) => one("Div", inputs, attrs),
+        Op::GlobalAveragePool(p) => {
+            nchw(p.format)?;
+            one("GlobalAveragePool", inputs, attrs)
+        }
+        Op::ReduceMean(r) => {
+            if !r.axes.is_empty() {
+                attrs.push(ints("axes", &r.axes));
+            }
+            attrs.push(int("keepdims", r.keepdims as i64));
+            one("ReduceMean", inputs, attrs)
+        }
+        Op::AveragePool(p) => {
+            nchw(p.format)?;
+            attrs.push(ints("kernel_shape", &p.kernel));
+            attrs.push(ints("strides", &p.strides));
+            attrs.push(int("ceil_mode", p.ceil_mode as i64));
+            attrs.push(int("count_include_pad", p.count_include_pad as i64));
+            pads_attrs(&mut attrs, p.auto_pad, &p.pads);
+            one("AveragePool", inputs, attrs)
+        }
+        Op::MaxPool(p) => {
+            nchw(p.format)?;
+            attrs.push(ints("kernel_shape", &p.kernel));
+            attrs.push(ints("strides", &p.strides));
+            attrs.push(ints("dilations", &p.dilations));
+            attrs.push(int("ceil_mode", p.ceil_mode as i64));
+            pads_attrs(&mut attrs, p.auto_pad, &p.pads);
+            one("MaxPool", inputs, attrs)
+        }
+        Op::Gemm(m) => {
+            attrs.push(float("alpha", m.alpha));
+            attrs.push(float("beta", m.beta));
+            attrs.push(int("transA", m.trans_a as i64));
+            attrs.push(int("transB", m.trans_b as i64));
+            one("Gemm", inputs, attrs)
+        }
+        Op::MatMul(_) => one("MatMul", inputs, attrs),
+        Op::Flatten(f) => one("Flatten", inputs, vec![int("axis", f.axis)]),
+        Op::Reshape(r) => {
+            inputs.push(konst("shape", Tensor::from_i64(vec![r.shape.len()], &r.shape)));
+            if r.allowzero {
+                attrs.push(int("allowzero", 1));
+            }
+            one("Reshape", inputs, attrs)
+        }
+        Op::Transpose(t) => {
+            if !t.perm.is_empty() {
+                attrs.push(ints("perm", &t.perm));
+            }
+            one("Transpose", inputs, attrs)
+        }
+        Op::Squeeze(s) => {
+            if !s.axes.is_empty() {
+                inputs.push(konst("axes", Tensor::from_i64(vec![s.axes.len()], &s.axes)));
+            }
+            one("Squeeze", inputs, attrs)
+        }
+        Op::Unsqueeze(u) => {
+            inputs.push(konst("axes", Tensor::from_i64(vec![u.axes.len()], &u.axes)));
+            one("Unsqueeze", inputs, attrs)
+        }
+        Op::Concat(c) => one("Concat", inputs, vec![int("axis", c.axis)]),
+        Op::Slice(s) => {
+            let v = |x: &[usize]| x.iter().map(|&d| d as i64).collect::<Vec<i64>>();
+            let n = s.axes.len();
+            inputs.push(konst("starts", Tensor::from_i64(vec![n], &v(&s.starts))));
+            inputs.push(konst("ends", Tensor::from_i64(vec![n], &v(&s.ends))));
+            inputs.push(konst("axes", Tensor::from_i64(vec![n], &v(&s.axes))));
+            inputs.push(konst("steps", Tensor::from_i64(vec![n], &v(&s.steps))));
+            one("Slice", inputs, attrs)
+        }
+        Op::Pad(p) => {
+            inputs.push(konst("pads", Tensor::from_i64(vec![p.pads.len()], &p.pads)));
+            inputs.push(konst("value", scalar(p.value).cast(types[0].dtype)));
+            one("Pad", inputs, vec![string("mode", p.mode.name())])
+        }
+        Op::Softmax(s) => one("Softmax", inputs, vec![int("axis", s.axis)]),
+        Op::Identity(_) | Op::Dropout(_) => one("Identity", inputs, attrs),
+        Op::Cast(c) => one("Cast", inputs, vec![int("to", onnx_code(c.to) as i64)]),
+        Op::SqueezeExcite(se) => {
+            nchw(se.format)?;
+            let attribute = vec![text_attr("act", &se.act), text_attr("gate", &se.gate)];
+            Ok(Lowered::Call { function: Box::new(se_function(se)?), input: inputs, attribute })
+        }
+        Op::AddAct(a) => Ok(Lowered::Call { function: Box::new(add_act_function(&a.act)?), input: inputs, attribute: vec![text_attr("act", &a.act)] }),
     }
 }
 
@@ -317,20 +318,43 @@ fn tensor_attr(name: &str, t: &Tensor) -> AttributeProto {
     AttributeProto { t: MessageField::some(tensor_proto("", t)), ..attr(name, AttributeType::TENSOR) }
 }
 
-/// Nodes computing `out = act(input)` inside a function body.
-fn act_nodes(act: FusedAct, input: &str, out: &str) -> Vec<NodeProto> {
-    match act {
-        FusedAct::None => vec![node("Identity", &[input], out, vec![])],
-        FusedAct::Relu => vec![node("Relu", &[input], out, vec![])],
-        FusedAct::Sigmoid => vec![node("Sigmoid", &[input], out, vec![])],
-        FusedAct::HardSwish => vec![node("HardSwish", &[input], out, vec![])],
-        FusedAct::Silu => vec![node("Sigmoid", &[input], &format!("{out}_sig"), vec![]), node("Mul", &[input, &format!("{out}_sig")], out, vec![])],
-        FusedAct::Relu6 => vec![
-            node("Constant", &[], &format!("{out}_lo"), vec![tensor_attr("value", &scalar(0.0))]),
-            node("Constant", &[], &format!("{out}_hi"), vec![tensor_attr("value", &scalar(6.0))]),
-            node("Clip", &[input, &format!("{out}_lo"), &format!("{out}_hi")], out, vec![]),
-        ],
+/// The IR text of an activation (`relu`, `clip{min=0.0, max=6.0}`), as a string attribute:
+/// how senetc's importer reads a fused op back exactly.
+fn text_attr(name: &str, act: &FusedAct) -> AttributeProto {
+    let mut s = String::new();
+    senetc_ir::ops::AttrValue::write(act, &mut s);
+    string(name, &s)
+}
+
+/// Function-name suffix of an activation: its name, and a hash of its attributes when it
+/// has any, so that different settings get different bodies.
+fn act_suffix(act: &FusedAct) -> String {
+    let mut s = String::new();
+    senetc_ir::ops::AttrValue::write(act, &mut s);
+    if s == act.name() {
+        return s;
     }
+    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    format!("{}_{:08x}", act.name(), h as u32)
+}
+
+/// Nodes of a function body computing `out = act(input)`.
+fn act_nodes(act: &FusedAct, input: &str, out: &str) -> Result<Vec<NodeProto>, String> {
+    let Some(op) = act.to_op() else { return Ok(vec![node("Identity", &[input], out, vec![])]) };
+    let mut consts = Vec::new();
+    let lowered = {
+        let mut konst = |hint: &str, t: Tensor| {
+            let name = format!("{out}_{hint}");
+            consts.push(node("Constant", &[], &name, vec![tensor_attr("value", &t)]));
+            name
+        };
+        // Activations need no operand types beyond f32.
+        let ty = TensorType::new(DType::F32, senetc_ir::Shape(vec![]));
+        op_nodes(&op, out, vec![input.to_string()], &[ty], out, &mut konst)?
+    };
+    let Lowered::Nodes(nodes) = lowered else { return Err(format!("activation {} is not a plain op", act.name())) };
+    consts.extend(nodes);
+    Ok(consts)
 }
 
 fn function(name: String, input: &[&str], node: Vec<NodeProto>, attribute: &[&str]) -> FunctionProto {
@@ -350,7 +374,7 @@ fn ref_attr(name: &str, ty: AttributeType) -> AttributeProto {
     AttributeProto { ref_attr_name: name.into(), ..attr(name, ty) }
 }
 
-fn conv_act_function(act: FusedAct) -> FunctionProto {
+fn conv_act_function(act: &FusedAct) -> Result<FunctionProto, String> {
     let conv_attrs = vec![
         ref_attr("strides", AttributeType::INTS),
         ref_attr("pads", AttributeType::INTS),
@@ -358,38 +382,30 @@ fn conv_act_function(act: FusedAct) -> FunctionProto {
         ref_attr("group", AttributeType::INT),
     ];
     let mut body = vec![node("Conv", &["X", "W", "B"], "C", conv_attrs)];
-    body.extend(act_nodes(act, "C", "Y"));
-    function(format!("Conv_{}", act.name()), &["X", "W", "B"], body, &["strides", "pads", "dilations", "group"])
+    body.extend(act_nodes(act, "C", "Y")?);
+    Ok(function(format!("Conv_{}", act_suffix(act)), &["X", "W", "B"], body, &["strides", "pads", "dilations", "group", "act"]))
 }
 
-fn add_act_function(act: FusedAct) -> FunctionProto {
+fn add_act_function(act: &FusedAct) -> Result<FunctionProto, String> {
     let mut body = vec![node("Add", &["A", "B"], "S", vec![])];
-    body.extend(act_nodes(act, "S", "Y"));
-    function(format!("Add_{}", act.name()), &["A", "B"], body, &[])
+    body.extend(act_nodes(act, "S", "Y")?);
+    Ok(function(format!("Add_{}", act_suffix(act)), &["A", "B"], body, &["act"]))
 }
 
-fn se_function(se: &senetc_ir::ops::SqueezeExcite) -> FunctionProto {
+fn se_function(se: &senetc_ir::ops::SqueezeExcite) -> Result<FunctionProto, String> {
     let mut body = vec![
         node("GlobalAveragePool", &["X"], "P", vec![]),
         node("Flatten", &["P"], "F", vec![int("axis", 1)]),
         node("Gemm", &["F", "W1", "B1"], "H0", vec![int("transB", 1)]),
     ];
-    body.extend(act_nodes(se.act, "H0", "H"));
+    body.extend(act_nodes(&se.act, "H0", "H")?);
     body.push(node("Gemm", &["H", "W2", "B2"], "G0", vec![int("transB", 1)]));
-    let name = match se.gate {
-        SeGate::Sigmoid => {
-            body.push(node("Sigmoid", &["G0"], "G", vec![]));
-            format!("SqueezeExcite_{}_sigmoid", se.act.name())
-        }
-        SeGate::HardSigmoid => {
-            body.push(node("HardSigmoid", &["G0"], "G", vec![float("alpha", se.gate_alpha), float("beta", se.gate_beta)]));
-            format!("SqueezeExcite_{}_hard_sigmoid_{:08x}_{:08x}", se.act.name(), se.gate_alpha.to_bits(), se.gate_beta.to_bits())
-        }
-    };
+    body.extend(act_nodes(&se.gate, "G0", "G")?);
     body.push(node("Constant", &[], "axes", vec![tensor_attr("value", &Tensor::from_i64(vec![2], &[2, 3]))]));
     body.push(node("Unsqueeze", &["G", "axes"], "G4", vec![]));
     body.push(node("Mul", &["X", "G4"], "Y", vec![]));
-    function(name, &["X", "W1", "B1", "W2", "B2"], body, &[])
+    let name = format!("SqueezeExcite_{}_{}", act_suffix(&se.act), act_suffix(&se.gate));
+    Ok(function(name, &["X", "W1", "B1", "W2", "B2"], body, &["act", "gate"]))
 }
 
 fn pads_attrs(attrs: &mut Vec<AttributeProto>, auto_pad: AutoPad, pads: &[usize]) {

@@ -1,6 +1,6 @@
 //! senetc's intermediate representation: a dataflow graph of ops over typed tensors
-//! (dtype, shape with a symbolic batch, layout), with shape inference, a verifier and a
-//! stable text format.
+//! (dtype, shape with a symbolic batch), with shape inference, a reference evaluation of every
+//! op, a verifier and a stable text format.
 #![warn(missing_docs)]
 
 mod dtype;
@@ -19,6 +19,6 @@ pub use error::IrError;
 pub use graph::{Graph, Node, NodeId, Outlet};
 pub use ops::Op;
 pub use precision::PrecisionMode;
-pub use shape::{Dim, Layout, Shape, TensorType};
+pub use shape::{Dim, Shape, TensorType};
 pub use tensor::{Buffer, Storage, Tensor};
 pub use verify::verify;

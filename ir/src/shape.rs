@@ -1,8 +1,7 @@
-//! Shapes with symbolic dimensions, tensor types and layouts.
+//! Shapes with symbolic dimensions, and tensor types.
 
 use crate::DType;
 use std::fmt;
-use std::str::FromStr;
 
 /// One dimension: a known extent or a named symbol (the dynamic batch).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,66 +85,21 @@ impl fmt::Display for Shape {
     }
 }
 
-/// Memory layout of a value. Frontends set NCHW or NHWC on 4-D activations; the Ascend
-/// backend assigns its own formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub enum Layout {
-    /// No particular layout (vectors, matrices, weights).
-    #[default]
-    Any,
-    /// Batch, channels, height, width.
-    Nchw,
-    /// Batch, height, width, channels.
-    Nhwc,
-    /// Ascend 5-D activations: channels split into C1 blocks of C0.
-    Nc1hwc0,
-    /// Ascend fractal weight format for the cube unit.
-    FractalZ,
-}
-
-impl Layout {
-    /// The name used in the text format.
-    pub fn name(self) -> &'static str {
-        match self {
-            Layout::Any => "any",
-            Layout::Nchw => "nchw",
-            Layout::Nhwc => "nhwc",
-            Layout::Nc1hwc0 => "nc1hwc0",
-            Layout::FractalZ => "fractal_z",
-        }
-    }
-}
-
-impl FromStr for Layout {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        [Layout::Any, Layout::Nchw, Layout::Nhwc, Layout::Nc1hwc0, Layout::FractalZ]
-            .into_iter()
-            .find(|l| l.name() == s)
-            .ok_or_else(|| format!("unknown layout `{s}`"))
-    }
-}
-
-/// The type of a value: element type, shape and layout.
+/// The type of a value: element type and shape. Layouts are not types: the ops that care
+/// say how they read their operands (`format` attributes), and after the layout pass every
+/// 4-D activation is NCHW.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TensorType {
     /// Element type.
     pub dtype: DType,
     /// Shape (may hold symbols).
     pub shape: Shape,
-    /// Layout; `Any` unless a frontend or pass set one.
-    pub layout: Layout,
 }
 
 impl TensorType {
-    /// A type with no particular layout.
+    /// A type.
     pub fn new(dtype: DType, shape: Shape) -> TensorType {
-        TensorType { dtype, shape, layout: Layout::Any }
-    }
-    /// The same type with another layout.
-    pub fn with_layout(mut self, layout: Layout) -> TensorType {
-        self.layout = layout;
-        self
+        TensorType { dtype, shape }
     }
     /// Rank of the shape.
     pub fn rank(&self) -> usize {
@@ -155,10 +109,6 @@ impl TensorType {
 
 impl fmt::Display for TensorType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.dtype, self.shape)?;
-        if self.layout != Layout::Any {
-            write!(f, ":{}", self.layout.name())?;
-        }
-        Ok(())
+        write!(f, "{}{}", self.dtype, self.shape)
     }
 }

@@ -31,37 +31,16 @@ pub fn param_count(g: &Graph) -> usize {
 }
 
 /// Floating-point operations of one inference with every symbolic dim bound to `batch`
-/// (a multiply-add counts as 2).
+/// (each op counts its own, see [`crate::ops::OpDef::flops`]).
 pub fn flops(g: &Graph, batch: usize) -> u64 {
     let bind = |_: &str| Some(batch);
-    let elems = |t: &crate::TensorType| t.shape.bind(&bind).as_known().map_or(0, |s| s.iter().product::<usize>() as u64);
-    let mut total = 0u64;
-    for id in g.node_ids() {
-        let node = g.node(id);
-        let ins = g.inputs_of(id);
-        let out = node.outputs.first().map_or(0, elems);
-        let in0 = ins.first().map_or(0, |o| elems(g.outlet_type(*o)));
-        total += match &node.op {
-            Op::Input | Op::Const(_) | Op::Identity(_) | Op::Dropout(_) | Op::Reshape(_) | Op::Flatten(_) | Op::Squeeze(_) | Op::Unsqueeze(_) => 0,
-            Op::Conv(_) => {
-                let w = g.outlet_type(ins[1]).shape.as_known().unwrap_or_default();
-                let per_out = w.get(1..).map_or(0, |s| s.iter().product::<usize>()) as u64;
-                2 * out * per_out + if ins.len() > 2 { out } else { 0 }
-            }
-            Op::Gemm(m) => {
-                let a = g.outlet_type(ins[0]).shape.bind(&bind).as_known().unwrap_or_default();
-                let k = if m.trans_a { a.first() } else { a.get(1) }.copied().unwrap_or(0) as u64;
-                2 * out * k + if ins.len() > 2 { out } else { 0 }
-            }
-            Op::MatMul(_) => {
-                let a = g.outlet_type(ins[0]).shape.as_known().unwrap_or_default();
-                2 * out * a.last().copied().unwrap_or(0) as u64
-            }
-            Op::GlobalAveragePool(_) | Op::ReduceMean(_) | Op::AveragePool(_) | Op::MaxPool(_) => in0,
-            Op::BatchNorm(_) | Op::Silu(_) | Op::HardSwish(_) | Op::HardSigmoid(_) => 2 * out,
-            Op::Softmax(_) => 3 * out,
-            _ => out,
-        };
-    }
-    total
+    let shape = |t: &crate::TensorType| t.shape.bind(&bind).as_known().unwrap_or_default();
+    g.node_ids()
+        .map(|id| {
+            let node = g.node(id);
+            let ins: Vec<Vec<usize>> = g.inputs_of(id).iter().map(|&o| shape(g.outlet_type(o))).collect();
+            let ins: Vec<&[usize]> = ins.iter().map(Vec::as_slice).collect();
+            node.outputs.first().map_or(0, |t| node.op.flops(&ins, &shape(t)))
+        })
+        .sum()
 }

@@ -1,13 +1,16 @@
-//! Constant folding: an op whose operands are all constants becomes a constant.
+//! Constant folding: an op whose operands are all constants becomes a constant, computed by
+//! the op's own reference evaluation.
 
 use crate::manager::PassReport;
 use crate::util::{const_of, derived_name};
+use senetc_ir::ops::View;
 use senetc_ir::{DType, Graph, NodeId, Op, Outlet, Tensor};
-use senetc_kernels::elementwise::{unary, Activation};
-use senetc_kernels::BinaryOp;
 
-/// Fold every node whose operands are all constants and whose op the folder evaluates
-/// (views, transpose, cast, elementwise arithmetic and activations, concat).
+/// Folds larger than this many elements are left to run time (a folded constant is stored).
+const MAX_FOLDED_ELEMENTS: usize = 1 << 24;
+
+/// Fold every node whose operands are all constants: views re-label the constant's bytes
+/// (exact for every type); other ops on float or integer operands run their evaluation.
 pub fn fold_constants(g: &mut Graph, r: &mut PassReport) {
     for id in g.order() {
         if !g.contains(id) || matches!(g.node(id).op, Op::Const(_) | Op::Input) {
@@ -27,45 +30,22 @@ pub fn fold_constants(g: &mut Graph, r: &mut PassReport) {
 
 fn evaluate(g: &Graph, id: NodeId, ins: &[Tensor]) -> Option<Tensor> {
     let node = g.node(id);
-    let out_ty = &node.outputs[0];
-    let out_shape = out_ty.shape.as_known()?;
-    let f32_only = ins.iter().all(|t| t.dtype() == DType::F32);
-    let n: usize = out_shape.iter().product();
-    let act = |a: Activation| {
-        let mut out = vec![0.0; n];
-        unary(a, &ins[0].to_f32(), &mut out);
-        Some(Tensor::from_f32(out_shape.clone(), &out))
-    };
-    let bin = |op: BinaryOp| {
-        let mut out = vec![0.0; n];
-        senetc_kernels::binary(op, &ins[0].to_f32(), ins[0].shape(), &ins[1].to_f32(), ins[1].shape(), &mut out, &out_shape);
-        Some(Tensor::from_f32(out_shape.clone(), &out))
-    };
-    match &node.op {
-        Op::Reshape(_) | Op::Flatten(_) | Op::Squeeze(_) | Op::Unsqueeze(_) | Op::Identity(_) | Op::Dropout(_) => {
-            ins[0].reshaped(out_shape.clone()).ok()
-        }
-        Op::Cast(c) => Some(ins[0].cast(c.to)),
-        Op::Transpose(t) if f32_only => {
-            let mut out = vec![0.0; n];
-            senetc_kernels::layout::transpose(&ins[0].to_f32(), ins[0].shape(), &t.perm_for(ins[0].shape().len()), &mut out);
-            Some(Tensor::from_f32(out_shape, &out))
-        }
-        Op::Add(_) if f32_only => bin(BinaryOp::Add),
-        Op::Sub(_) if f32_only => bin(BinaryOp::Sub),
-        Op::Mul(_) if f32_only => bin(BinaryOp::Mul),
-        Op::Div(_) if f32_only => bin(BinaryOp::Div),
-        Op::Relu(_) if f32_only => act(Activation::Relu),
-        Op::Sigmoid(_) if f32_only => act(Activation::Sigmoid),
-        Op::Clip(c) if f32_only => act(Activation::Clip { min: c.min, max: c.max }),
-        Op::Concat(c) if f32_only => {
-            let axis = senetc_ir::ops::norm_axis(c.axis, out_shape.len()).ok()?;
-            let data: Vec<_> = ins.iter().map(|t| t.to_f32().into_owned()).collect();
-            let parts: Vec<(&[f32], &[usize])> = data.iter().zip(ins).map(|(d, t)| (d.as_slice(), t.shape())).collect();
-            let mut out = vec![0.0; n];
-            senetc_kernels::layout::concat(&parts, axis, &mut out);
-            Some(Tensor::from_f32(out_shape, &out))
-        }
-        _ => None,
+    let out = &node.outputs[0];
+    let shape = out.shape.as_known()?;
+    if shape.iter().product::<usize>() > MAX_FOLDED_ELEMENTS || node.outputs.len() != 1 {
+        return None;
     }
+    if node.op.is_view() {
+        return ins[0].reshaped(shape).ok();
+    }
+    // Integers are evaluated through f32, exact up to 2^24: larger ones are not folded.
+    let exact = |t: &Tensor| t.dtype().is_float() || t.to_i64().iter().all(|v| v.unsigned_abs() < 1 << 24);
+    if !ins.iter().all(exact) || out.dtype == DType::F64 {
+        return None;
+    }
+    let data: Vec<_> = ins.iter().map(|t| t.to_f32()).collect();
+    let views: Vec<View> = data.iter().zip(ins).map(|(d, t)| View { data: d, shape: t.shape() }).collect();
+    let mut values = vec![0.0; shape.iter().product()];
+    node.op.eval(&views, &mut values, &shape).ok()?;
+    Some(Tensor::from_f32(shape, &values).cast(out.dtype))
 }

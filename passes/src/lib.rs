@@ -14,7 +14,7 @@ pub mod precision;
 mod util;
 
 pub use manager::{registry, NumericCheck, PassInfo, PassManager, PassOptions, PassRecord, PassReport};
-pub use precision::{Fp16Policy, PrecisionMode, PrecisionOptions};
+pub use precision::{PrecisionMode, PrecisionOptions};
 
 /// Why a pass failed.
 #[derive(Debug, thiserror::Error)]

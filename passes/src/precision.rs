@@ -5,6 +5,8 @@
 //! - `allow_mix_precision`: `always` ops run in fp16, `never` ops in fp32, `follow` ops in
 //!   fp16 when an operand already is.
 //!
+//! Each op declares its class ([`senetc_ir::ops::OpDef::precision`]);
+//!
 //! Casts go only where a value crosses between the two precisions; constants are
 //! converted instead of cast (weights stored as fp16). Reductions and softmax are `never`:
 //! their accumulations stay fp32; squeeze_excite accumulates its pooled vector and gate in
@@ -12,33 +14,11 @@
 
 use crate::manager::PassReport;
 use crate::PassError;
-use senetc_ir::ops::Cast;
+use senetc_ir::ops::{Cast, Fp16};
 use senetc_ir::{DType, Graph, NodeId, Op, Outlet};
 use std::collections::{BTreeMap, HashMap};
 
 pub use senetc_ir::PrecisionMode;
-
-/// How an op type takes fp16.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fp16Policy {
-    /// Always fp16 (compute-bound ops the cube unit runs in fp16).
-    Always,
-    /// fp16 when an operand is fp16.
-    Follow,
-    /// Always fp32 (accumulations that could overflow in fp16).
-    Never,
-}
-
-#[rustfmt::skip]
-const POLICY: &[(&str, Fp16Policy)] = &[
-    ("conv", Fp16Policy::Always), ("gemm", Fp16Policy::Always), ("matmul", Fp16Policy::Always),
-    ("reduce_mean", Fp16Policy::Never), ("global_average_pool", Fp16Policy::Never), ("softmax", Fp16Policy::Never),
-];
-
-/// The default policy of an op type (by its IR name): the table, else `follow`.
-pub fn default_policy(op: &str) -> Fp16Policy {
-    POLICY.iter().find(|(n, _)| *n == op).map_or(Fp16Policy::Follow, |(_, p)| *p)
-}
 
 /// Mixed-precision settings.
 #[derive(Clone, Debug, Default)]
@@ -54,13 +34,13 @@ pub struct PrecisionOptions {
 }
 
 impl PrecisionOptions {
-    fn policy(&self, op: &str) -> Fp16Policy {
-        if self.deny.iter().any(|d| d == op) {
-            Fp16Policy::Never
-        } else if self.allow.iter().any(|a| a == op) {
-            Fp16Policy::Always
+    fn class(&self, op: &Op) -> Fp16 {
+        if self.deny.iter().any(|d| d == op.name()) {
+            Fp16::Never
+        } else if self.allow.iter().any(|a| a == op.name()) {
+            Fp16::Always
         } else {
-            default_policy(op)
+            op.precision().fp16
         }
     }
 
@@ -94,11 +74,11 @@ pub fn insert_fp16_casts(g: &mut Graph, o: &PrecisionOptions, r: &mut PassReport
         if matches!(node.op, Op::Input | Op::Const(_) | Op::Cast(_)) || node.outputs[0].dtype != DType::F32 {
             continue;
         }
-        let policy = if o.keep_dtype.contains(&node.name) { Fp16Policy::Never } else { o.policy(node.op.name()) };
-        let h = match (o.mode, policy) {
-            (_, Fp16Policy::Never) => false,
-            (PrecisionMode::ForceFp16, _) | (_, Fp16Policy::Always) => true,
-            (_, Fp16Policy::Follow) => g.inputs_of(id).iter().any(|i| half.get(&i.node).copied().unwrap_or(false)),
+        let class = if o.keep_dtype.contains(&node.name) { Fp16::Never } else { o.class(&node.op) };
+        let h = match (o.mode, class) {
+            (_, Fp16::Never) => false,
+            (PrecisionMode::ForceFp16, _) | (_, Fp16::Always) => true,
+            (_, Fp16::Follow) => g.inputs_of(id).iter().any(|i| half.get(&i.node).copied().unwrap_or(false)),
         };
         half.insert(id, h);
     }

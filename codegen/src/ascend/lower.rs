@@ -7,7 +7,7 @@ use super::attr::{self, Attrs};
 use super::types::Format;
 use super::{AscendOptions, InputFormat, TARGET};
 use crate::CodegenError;
-use senetc_ir::ops::{norm_axis, DataFormat, FusedAct, PadMode, SeGate};
+use senetc_ir::ops::{norm_axis, DataFormat, FusedAct, PadMode};
 use senetc_ir::{DType, Dim, Graph, Node, NodeId, Op, Outlet, Tensor};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -301,14 +301,22 @@ impl<'g> Lowerer<'g> {
         }
     }
 
-    fn act(&mut self, name: &str, x: LRef, act: FusedAct, out: &LOut) -> LRef {
+    fn act(&mut self, name: &str, x: LRef, act: &FusedAct, out: &LOut) -> LRef {
         let (ty, attrs) = match act {
             FusedAct::None => return x,
-            FusedAct::Relu => ("Relu", Attrs::new()),
-            FusedAct::Relu6 => ("Relu6", Attrs::new()),
-            FusedAct::Sigmoid => ("Sigmoid", Attrs::new()),
-            FusedAct::Silu => ("Swish", [("scale".to_string(), attr::float(1.0))].into()),
-            FusedAct::HardSwish => ("HardSwish", Attrs::new()),
+            FusedAct::Relu(_) => ("Relu", Attrs::new()),
+            FusedAct::Clip(c) if c.min == 0.0 && c.max == 6.0 => ("Relu6", Attrs::new()),
+            FusedAct::Clip(c) if c.min == 0.0 && c.max == f32::INFINITY => ("Relu", Attrs::new()),
+            FusedAct::Clip(c) => {
+                let lo = self.scalar(&format!("{name}/clip_value_min"), c.min.max(f32::MIN), out.dtype);
+                let hi = self.scalar(&format!("{name}/clip_value_max"), c.max.min(f32::MAX), out.dtype);
+                let inputs = vec![(x, Want::Act), (lo, Want::Weight), (hi, Want::Weight)];
+                return self.push(&format!("{name}/ClipByValue"), "ClipByValue", inputs, vec![out.clone()], Attrs::new(), Precision::Carried, FormatRule::Follow);
+            }
+            FusedAct::Sigmoid(_) => ("Sigmoid", Attrs::new()),
+            FusedAct::HardSigmoid(h) => ("HardSigmoid", [("alpha".to_string(), attr::float(h.alpha)), ("beta".to_string(), attr::float(h.beta))].into()),
+            FusedAct::Silu(_) => ("Swish", [("scale".to_string(), attr::float(1.0))].into()),
+            FusedAct::HardSwish(_) => ("HardSwish", Attrs::new()),
         };
         self.push(&format!("{name}/{ty}"), ty, vec![(x, Want::Act)], vec![out.clone()], attrs, Precision::Carried, FormatRule::Follow)
     }
@@ -389,7 +397,7 @@ impl<'g> Lowerer<'g> {
                 }
                 let o = out.clone().unwrap_or_else(|| self.lout(out0));
                 let y = self.push(&name, ty, inputs, vec![o.clone()], attrs, Precision::Carried, FormatRule::Hd5);
-                self.act(&name, y, c.act, &o)
+                self.act(&name, y, &c.act, &o)
             }
             Op::BatchNorm(b) => {
                 let xs = self.shape(ins[0]);
@@ -438,7 +446,7 @@ impl<'g> Lowerer<'g> {
                 }
                 let y = self.binary(id, "Add", &name);
                 let o = self.lout(out0);
-                self.act(&name, y, a.act, &o)
+                self.act(&name, y, &a.act, &o)
             }
             Op::GlobalAveragePool(p) => {
                 nchw(p.format, self)?;
@@ -578,6 +586,30 @@ impl<'g> Lowerer<'g> {
                     self.push(&name, "PadV3", vec![(xi, Want::Act), (pt, Want::AsIs), (cv, Want::Weight)], vec![o], attrs, Precision::Carried, FormatRule::Origin)
                 }
             }
+            Op::Slice(sl) => {
+                // StridedSliceD with begin/end/strides for every axis.
+                let xs = self.shape(ins[0]);
+                let (mut begin, mut end, mut strides): (Vec<i64>, Vec<i64>, Vec<i64>) = (vec![0; xs.len()], xs.iter().map(|&d| d as i64).collect(), vec![1; xs.len()]);
+                for (i, &a) in sl.axes.iter().enumerate() {
+                    begin[a] = sl.starts[i] as i64;
+                    end[a] = sl.ends[i].min(xs[a]) as i64;
+                    strides[a] = sl.steps[i] as i64;
+                }
+                let attrs: Attrs = [
+                    ("begin".to_string(), attr::ints(&begin)),
+                    ("end".to_string(), attr::ints(&end)),
+                    ("strides".to_string(), attr::ints(&strides)),
+                    ("begin_mask".to_string(), attr::int(0)),
+                    ("end_mask".to_string(), attr::int(0)),
+                    ("ellipsis_mask".to_string(), attr::int(0)),
+                    ("new_axis_mask".to_string(), attr::int(0)),
+                    ("shrink_axis_mask".to_string(), attr::int(0)),
+                ]
+                .into();
+                let o = self.lout(out0);
+                let xi = self.input(ins[0]);
+                self.push(&name, "StridedSliceD", vec![(xi, Want::Act)], vec![o], attrs, Precision::Carried, FormatRule::Origin)
+            }
             Op::Softmax(s) => {
                 let rank = self.shape(ins[0]).len();
                 let axis = norm_axis(s.axis, rank).map_err(|e| self.unsupported(node, e))? as i64;
@@ -622,16 +654,17 @@ impl<'g> Lowerer<'g> {
                 let f1 = self.konst(&wn1, w1.reshaped(vec![cr, c, 1, 1])?);
                 let b1 = self.input(ins[2]);
                 let h = self.push(&format!("{name}/reduce"), "Conv2D", vec![(p, Want::Act), (f1, Want::Filter), (b1, Want::Weight)], vec![reduced.clone()], conv_attrs(), Precision::Carried, FormatRule::Hd5);
-                let h = self.act(&format!("{name}/reduce"), h, se.act, &reduced);
+                let h = self.act(&format!("{name}/reduce"), h, &se.act, &reduced);
                 let f2 = self.konst(&wn2, w2.reshaped(vec![c, cr, 1, 1])?);
                 let b2 = self.input(ins[4]);
                 let e = self.push(&format!("{name}/expand"), "Conv2D", vec![(h, Want::Act), (f2, Want::Filter), (b2, Want::Weight)], vec![pooled.clone()], conv_attrs(), Precision::Carried, FormatRule::Hd5);
-                let gate = match se.gate {
-                    SeGate::Sigmoid => self.push(&format!("{name}/gate"), "Sigmoid", vec![(e, Want::Act)], vec![pooled.clone()], Attrs::new(), Precision::Carried, FormatRule::Follow),
-                    SeGate::HardSigmoid => {
-                        let attrs: Attrs = [("alpha".to_string(), attr::float(se.gate_alpha)), ("beta".to_string(), attr::float(se.gate_beta))].into();
+                let gate = match &se.gate {
+                    FusedAct::Sigmoid(_) => self.push(&format!("{name}/gate"), "Sigmoid", vec![(e, Want::Act)], vec![pooled.clone()], Attrs::new(), Precision::Carried, FormatRule::Follow),
+                    FusedAct::HardSigmoid(h) => {
+                        let attrs: Attrs = [("alpha".to_string(), attr::float(h.alpha)), ("beta".to_string(), attr::float(h.beta))].into();
                         self.push(&format!("{name}/gate"), "HardSigmoid", vec![(e, Want::Act)], vec![pooled.clone()], attrs, Precision::Carried, FormatRule::Follow)
                     }
+                    other => self.act(&format!("{name}/gate"), e, other, &pooled),
                 };
                 let o = self.lout(out0);
                 self.push(&format!("{name}/scale"), "Mul", vec![(xi, Want::Act), (gate, Want::Act)], vec![o], Attrs::new(), Precision::Carried, FormatRule::Follow)

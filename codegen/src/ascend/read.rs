@@ -12,7 +12,7 @@ use super::proto;
 use super::types::{ge_dtype_from_number, ir_dtype, Format};
 use prost::Message;
 use senetc_ir::ops::{self as irops, AutoPad, DataFormat, PadMode};
-use senetc_ir::{Graph, Layout, Op, Outlet, Shape, Tensor, TensorType};
+use senetc_ir::{Graph, Op, Outlet, Shape, Tensor, TensorType};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
@@ -343,12 +343,7 @@ impl AscendModel {
             let node: Op = match op.r#type.as_str() {
                 "Data" => {
                     let d = out_info(0)?;
-                    let layout = match d.format {
-                        Format::Nchw => Layout::Nchw,
-                        Format::Nhwc => Layout::Nhwc,
-                        _ => Layout::Any,
-                    };
-                    let o = ir.add_input(op.name.clone(), TensorType::new(d.dtype, Shape::known(&d.shape)).with_layout(layout));
+                    let o = ir.add_input(op.name.clone(), TensorType::new(d.dtype, Shape::known(&d.shape)));
                     vals.insert(format!("{}:0", op.name), o);
                     continue;
                 }
@@ -521,6 +516,14 @@ fn ge_to_ir(
             };
             let value = if mode == PadMode::Constant { scalar(2).unwrap_or(0.0) } else { 0.0 };
             Op::Pad(irops::Pad { pads: (0..r).map(|i| p[2 * i]).chain((0..r).map(|i| p[2 * i + 1])).collect(), mode, value })
+        }
+        "StridedSliceD" => {
+            let (b, e, st) = (us(&ints("begin")?)?, us(&ints("end")?)?, us(&ints("strides")?)?);
+            if b.len() != e.len() || b.len() != st.len() {
+                return Err("begin, end and strides differ in length".into());
+            }
+            let axes: Vec<usize> = (0..b.len()).collect();
+            Op::Slice(irops::Slice { axes, starts: b, ends: e, steps: st })
         }
         "SoftmaxV2" => match ints("axes")?.as_slice() {
             [axis] => Op::Softmax(irops::Softmax { axis: *axis }),

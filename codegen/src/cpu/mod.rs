@@ -92,7 +92,6 @@ impl CpuPlan {
         let mut consts = HashMap::new();
         for &id in &order {
             let node = g.node(id);
-            check_supported(g, id)?;
             for (slot, t) in node.outputs.iter().enumerate() {
                 let s = t.shape.bind(&|s| bindings.get(s).copied()).as_known().ok_or_else(|| {
                     bad(format!("node {:?}: shape {} has a symbol no input binds", node.name, t.shape))
@@ -243,23 +242,6 @@ impl CpuPlan {
             r?;
         }
         Ok(())
-    }
-}
-
-/// Fail at plan time, naming the node, for what the CPU backend cannot run.
-fn check_supported(g: &Graph, id: NodeId) -> Result<(), CodegenError> {
-    let node = g.node(id);
-    let unsupported = |why: &str| CodegenError::Unsupported { node: node.name.clone(), op: node.op.name(), target: "cpu", why: why.into() };
-    use senetc_ir::ops::DataFormat;
-    let nchw = |f: DataFormat| if f == DataFormat::Nchw { Ok(()) } else { Err(unsupported("NHWC layout")) };
-    match &node.op {
-        Op::Conv(c) => nchw(c.format),
-        Op::GlobalAveragePool(p) => nchw(p.format),
-        Op::AveragePool(p) => nchw(p.format),
-        Op::MaxPool(p) => nchw(p.format),
-        Op::SqueezeExcite(p) => nchw(p.format),
-        Op::BatchNorm(b) if b.axis != 1 => Err(unsupported("batch norm over an axis other than 1")),
-        _ => Ok(()),
     }
 }
 

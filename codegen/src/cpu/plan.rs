@@ -19,7 +19,7 @@ pub enum Home {
 
 /// Whether `op` only reinterprets its input's elements.
 pub fn is_view(op: &Op) -> bool {
-    matches!(op, Op::Reshape(_) | Op::Flatten(_) | Op::Squeeze(_) | Op::Unsqueeze(_) | Op::Identity(_) | Op::Dropout(_))
+    op.is_view()
 }
 
 /// The result of planning.

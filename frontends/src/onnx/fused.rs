@@ -1,20 +1,22 @@
 //! senetc's own fused ops, as `--emit onnx` writes them: nodes in the `senetc` domain that
-//! call model-local functions (`SqueezeExcite_<act>_<gate>[_<alpha>_<beta>]`, `Conv_<act>`,
-//! `Add_<act>`). Reading them back makes an optimized export import as the same IR.
+//! call model-local functions (`SqueezeExcite_*`, `Conv_*`, `Add_*`). The call node carries
+//! the fused activations as IR text in string attributes (`act`, `gate`), so an optimized
+//! export imports back as the same IR.
 
 use super::ops::Entry;
 use super::value::Val;
 use super::Importer;
 use onnx_protobuf::NodeProto;
-use senetc_ir::ops::{AddAct, Conv, FusedAct, SeGate, SqueezeExcite};
+use senetc_ir::ops::{AddAct, AttrValue, Conv, FusedAct, SqueezeExcite};
+use senetc_ir::text::lexer::Lexer;
 use senetc_ir::Op;
 
 /// The domain of senetc's functions.
 pub const DOMAIN: &str = "senetc";
 
-static SE: Entry = Entry { name: "SqueezeExcite", attrs: &[], check: |n, _| parse_se(&n.op_type).map(|_| ()), convert: squeeze_excite };
-static CONV: Entry = Entry { name: "Conv", attrs: &["strides", "pads", "dilations", "group"], check: |n, _| act_after(&n.op_type, "Conv_").map(|_| ()), convert: conv_act };
-static ADD: Entry = Entry { name: "Add", attrs: &[], check: |n, _| act_after(&n.op_type, "Add_").map(|_| ()), convert: add_act };
+static SE: Entry = Entry { name: "SqueezeExcite", attrs: &["act", "gate"], check: |n, _| act(n, "gate").map(|_| ()), convert: squeeze_excite };
+static CONV: Entry = Entry { name: "Conv", attrs: &["strides", "pads", "dilations", "group", "act"], check: |n, _| act(n, "act").map(|_| ()), convert: conv_act };
+static ADD: Entry = Entry { name: "Add", attrs: &["act"], check: |n, _| act(n, "act").map(|_| ()), convert: add_act };
 
 /// The entry for a `senetc`-domain op type.
 pub fn lookup(op_type: &str) -> Option<&'static Entry> {
@@ -29,34 +31,17 @@ pub fn lookup(op_type: &str) -> Option<&'static Entry> {
     }
 }
 
-const ACTS: [FusedAct; 6] = [FusedAct::HardSwish, FusedAct::Sigmoid, FusedAct::Relu6, FusedAct::None, FusedAct::Relu, FusedAct::Silu];
-
-/// The activation named by the rest of `op_type` after `prefix`.
-fn act_after(op_type: &str, prefix: &str) -> Result<FusedAct, String> {
-    let rest = op_type.strip_prefix(prefix).ok_or("not a senetc fused op")?;
-    ACTS.into_iter().find(|a| a.name() == rest).ok_or_else(|| format!("unknown fused activation {rest:?}"))
-}
-
-fn parse_se(op_type: &str) -> Result<SqueezeExcite, String> {
-    let rest = op_type.strip_prefix("SqueezeExcite_").ok_or("not a squeeze-excite op")?;
-    // Longest names first: `relu6` before `relu`, `hard_swish` before anything else.
-    let (act, rest) = ACTS
-        .into_iter()
-        .find_map(|a| rest.strip_prefix(a.name()).and_then(|r| r.strip_prefix('_')).map(|r| (a, r)))
-        .ok_or_else(|| format!("bad squeeze-excite op type {op_type:?}"))?;
-    let mut se = SqueezeExcite { act, ..SqueezeExcite::default() };
-    if rest == "sigmoid" {
-        se.gate = SeGate::Sigmoid;
-    } else if let Some(params) = rest.strip_prefix("hard_sigmoid_") {
-        let (a, b) = params.split_once('_').ok_or_else(|| format!("bad hard-sigmoid parameters in {op_type:?}"))?;
-        let bits = |h: &str| u32::from_str_radix(h, 16).map(f32::from_bits).map_err(|_| format!("bad parameter {h:?} in {op_type:?}"));
-        se.gate = SeGate::HardSigmoid;
-        se.gate_alpha = bits(a)?;
-        se.gate_beta = bits(b)?;
-    } else {
-        return Err(format!("bad squeeze-excite gate in {op_type:?}"));
+/// The activation in string attribute `name` (IR text: `relu`, `clip{min=0.0, max=6.0}`).
+fn act(n: &NodeProto, name: &str) -> Result<FusedAct, String> {
+    let a = n.attribute.iter().find(|a| a.name == name).ok_or_else(|| format!("{} has no {name:?} attribute", n.op_type))?;
+    let text = String::from_utf8_lossy(&a.s);
+    let bad = |e: senetc_ir::IrError| format!("attribute {name:?} = {text:?}: {e}");
+    let mut lex = Lexer::new(&text).map_err(bad)?;
+    let act = FusedAct::read(&mut lex).map_err(bad)?;
+    if lex.peek().is_some() {
+        return Err(format!("attribute {name:?} = {text:?}: trailing text"));
     }
-    Ok(se)
+    Ok(act)
 }
 
 fn inputs(n: &NodeProto, count: usize) -> Result<Vec<&str>, String> {
@@ -68,7 +53,7 @@ fn inputs(n: &NodeProto, count: usize) -> Result<Vec<&str>, String> {
 }
 
 fn squeeze_excite(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
-    let se = parse_se(&n.op_type)?;
+    let se = SqueezeExcite { act: act(n, "act")?, gate: act(n, "gate")?, ..SqueezeExcite::default() };
     Ok(vec![imp.add(&n.name, Op::SqueezeExcite(se), &inputs(n, 5)?)?])
 }
 
@@ -85,13 +70,12 @@ fn conv_act(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
         dilations: ints("dilations", vec![1, 1])?,
         pads: ints("pads", vec![0; 4])?,
         group: usize::try_from(group).map_err(|_| "negative group")?,
-        act: act_after(&n.op_type, "Conv_")?,
+        act: act(n, "act")?,
         ..Conv::default()
     };
     Ok(vec![imp.add(&n.name, Op::Conv(op), &inputs(n, 3)?)?])
 }
 
 fn add_act(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
-    let act = act_after(&n.op_type, "Add_")?;
-    Ok(vec![imp.add(&n.name, Op::AddAct(AddAct { act }), &inputs(n, 2)?)?])
+    Ok(vec![imp.add(&n.name, Op::AddAct(AddAct { act: act(n, "act")? }), &inputs(n, 2)?)?])
 }

@@ -16,7 +16,7 @@ pub use tensor::dtype as dtype_from_onnx;
 
 use crate::{FrontendError, Problem};
 use onnx_protobuf::{Message, ModelProto, NodeProto};
-use senetc_ir::{Dim, Graph, Layout, Shape, TensorType};
+use senetc_ir::{Dim, Graph, Shape, TensorType};
 use std::collections::HashMap;
 use std::path::Path;
 use value::Val;
@@ -211,8 +211,7 @@ fn input_type(v: &onnx_protobuf::ValueInfoProto) -> Result<TensorType, String> {
             _ => return Err(format!("dimension {i} is unknown")),
         });
     }
-    let layout = if dims.len() == 4 && dtype.is_float() { Layout::Nchw } else { Layout::Any };
-    Ok(TensorType { dtype, shape: Shape(dims), layout })
+    Ok(TensorType::new(dtype, Shape(dims)))
 }
 
 /// Symbols print as bare words in the text format.

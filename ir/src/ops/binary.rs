@@ -1,7 +1,8 @@
 //! Broadcasting binary arithmetic.
 
-use super::OpDef;
-use crate::{op, Dim, Layout, Shape, TensorType};
+use super::{OpDef, View};
+use crate::{op, Dim, Shape, TensorType};
+use senetc_kernels::BinaryOp;
 
 /// numpy broadcasting of two shapes; symbols broadcast against 1 and against themselves.
 pub fn broadcast_shapes(a: &Shape, b: &Shape) -> Result<Shape, String> {
@@ -22,15 +23,16 @@ pub fn broadcast_shapes(a: &Shape, b: &Shape) -> Result<Shape, String> {
     Ok(Shape(out))
 }
 
-fn infer_binary(inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+pub(crate) fn infer_binary(inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
     let (a, b) = (inputs[0], inputs[1]);
     if a.dtype != b.dtype {
         return Err(format!("operand types differ: {} and {}", a.dtype, b.dtype));
     }
-    let shape = broadcast_shapes(&a.shape, &b.shape)?;
-    // The result keeps the layout of the operand of full rank (the activation, not the gate).
-    let layout = [a, b].iter().find(|t| t.rank() == shape.rank() && t.layout != Layout::Any).map_or(Layout::Any, |t| t.layout);
-    Ok(vec![TensorType { dtype: a.dtype, shape, layout }])
+    Ok(vec![TensorType::new(a.dtype, broadcast_shapes(&a.shape, &b.shape)?)])
+}
+
+pub(crate) fn eval_binary(op: BinaryOp, ins: &[View<'_>], out: &mut [f32], out_shape: &[usize]) {
+    senetc_kernels::binary(op, ins[0].data, ins[0].shape, ins[1].data, ins[1].shape, out, out_shape);
 }
 
 macro_rules! binary {
@@ -41,6 +43,10 @@ macro_rules! binary {
             const ARITY: (usize, usize) = (2, 2);
             fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
                 infer_binary(inputs)
+            }
+            fn eval(&self, ins: &[View<'_>], out: &mut [f32], out_shape: &[usize]) -> Result<(), String> {
+                eval_binary(BinaryOp::$ty, ins, out, out_shape);
+                Ok(())
             }
         }
     };

@@ -1,7 +1,7 @@
 //! 2-D convolution, and the window arithmetic that pooling shares with it.
 
-use super::{AutoPad, DataFormat, OpDef};
-use crate::{op, Dim, Layout, Shape, TensorType};
+use super::{numel, AutoPad, DataFormat, FusedAct, OpDef, Precision, View};
+use crate::{op, Dim, Shape, TensorType};
 
 op! {
     /// 2-D convolution. Inputs: x (4-D, in `format`), w (OIHW: [out, in/group, kh, kw]),
@@ -15,7 +15,7 @@ op! {
         auto_pad: AutoPad = AutoPad::NotSet,
         group: usize = 1,
         format: DataFormat = DataFormat::Nchw,
-        act: super::FusedAct = super::FusedAct::None,
+        act: FusedAct = FusedAct::None,
     }
 }
 
@@ -85,11 +85,29 @@ pub(crate) fn join_4d(n: Dim, c: Dim, h: usize, w: usize, format: DataFormat) ->
     })
 }
 
-pub(crate) fn format_layout(format: DataFormat) -> Layout {
-    match format {
-        DataFormat::Nchw => Layout::Nchw,
-        DataFormat::Nhwc => Layout::Nhwc,
+/// Evaluate an op defined on NCHW activations for operand 0 in `format`: NHWC operands are
+/// transposed to NCHW, computed, and the output transposed back.
+pub(crate) fn eval_nchw(
+    format: DataFormat,
+    ins: &[View<'_>],
+    out: &mut [f32],
+    out_shape: &[usize],
+    f: impl FnOnce(&[View<'_>], &mut [f32], &[usize]) -> Result<(), String>,
+) -> Result<(), String> {
+    if format == DataFormat::Nchw {
+        return f(ins, out, out_shape);
     }
+    let x = ins[0];
+    let xs = [x.shape[0], x.shape[3], x.shape[1], x.shape[2]];
+    let mut xt = vec![0.0; x.data.len()];
+    senetc_kernels::layout::transpose(x.data, x.shape, &[0, 3, 1, 2], &mut xt);
+    let os = [out_shape[0], out_shape[3], out_shape[1], out_shape[2]];
+    let mut ot = vec![0.0; out.len()];
+    let mut operands = ins.to_vec();
+    operands[0] = View { data: &xt, shape: &xs };
+    f(&operands, &mut ot, &os)?;
+    senetc_kernels::layout::transpose(&ot, &os, &[0, 2, 3, 1], out);
+    Ok(())
 }
 
 impl OpDef for Conv {
@@ -126,6 +144,35 @@ impl OpDef for Conv {
         let oh = window_out(h, ws[2], self.strides[0], self.dilations[0], self.pads_for(0, h, ws[2]), false)?;
         let ow = window_out(w, ws[3], self.strides[1], self.dilations[1], self.pads_for(1, w, ws[3]), false)?;
         let shape = join_4d(n.clone(), Dim::Known(ws[0]), oh, ow, self.format);
-        Ok(vec![TensorType { dtype: inputs[0].dtype, shape, layout: format_layout(self.format) }])
+        Ok(vec![TensorType::new(inputs[0].dtype, shape)])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], out_shape: &[usize]) -> Result<(), String> {
+        eval_nchw(self.format, ins, out, out_shape, |ins, out, _| {
+            let (xs, ws) = (ins[0].shape, ins[1].shape);
+            let (ph, pw) = (self.pads_for(0, xs[2], ws[2]), self.pads_for(1, xs[3], ws[3]));
+            let p = senetc_kernels::Conv2d {
+                n: xs[0],
+                c_in: xs[1],
+                h: xs[2],
+                w: xs[3],
+                c_out: ws[0],
+                kh: ws[2],
+                kw: ws[3],
+                stride: [self.strides[0], self.strides[1]],
+                dilation: [self.dilations[0], self.dilations[1]],
+                pads: [ph.0, pw.0, ph.1, pw.1],
+                group: self.group,
+            };
+            senetc_kernels::conv2d(&p, ins[0].data, ins[1].data, ins.get(2).map(|b| b.data), &self.act, out);
+            Ok(())
+        })
+    }
+    fn precision(&self) -> Precision {
+        Precision::CUBE
+    }
+    fn flops(&self, ins: &[&[usize]], out: &[usize]) -> u64 {
+        let per_out = ins[1].get(1..).map_or(0, numel) as u64;
+        let n = numel(out) as u64;
+        2 * n * per_out + if ins.len() > 2 { n } else { 0 } + n * self.act.flops_per_element()
     }
 }

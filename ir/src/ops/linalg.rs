@@ -1,7 +1,7 @@
 //! Matrix products.
 
 use super::binary::broadcast_shapes;
-use super::OpDef;
+use super::{numel, OpDef, Precision, View};
 use crate::{op, Dim, Shape, TensorType};
 
 fn dims_agree(a: &Dim, b: &Dim) -> bool {
@@ -34,6 +34,22 @@ impl OpDef for Gemm {
             }
         }
         Ok(vec![TensorType::new(a.dtype, out)])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        let (a, b) = (ins[0].shape, ins[1].shape);
+        let (m, k) = if self.trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
+        let n = if self.trans_b { b[0] } else { b[1] };
+        let c = ins.get(2).map(|c| (c.data, c.shape));
+        senetc_kernels::linalg::gemm(m, n, k, ins[0].data, self.trans_a, ins[1].data, self.trans_b, self.alpha, self.beta, c, out);
+        Ok(())
+    }
+    fn precision(&self) -> Precision {
+        Precision::CUBE
+    }
+    fn flops(&self, ins: &[&[usize]], out: &[usize]) -> u64 {
+        let k = if self.trans_a { ins[0].first() } else { ins[0].get(1) }.copied().unwrap_or(0) as u64;
+        let n = numel(out) as u64;
+        2 * n * k + if ins.len() > 2 { n } else { 0 }
     }
 }
 
@@ -70,5 +86,15 @@ impl OpDef for MatMul {
             out.push(b2[b2.len() - 1].clone());
         }
         Ok(vec![TensorType::new(inputs[0].dtype, Shape(out))])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], out_shape: &[usize]) -> Result<(), String> {
+        senetc_kernels::linalg::matmul(ins[0].data, ins[0].shape, ins[1].data, ins[1].shape, out, out_shape);
+        Ok(())
+    }
+    fn precision(&self) -> Precision {
+        Precision::CUBE
+    }
+    fn flops(&self, ins: &[&[usize]], out: &[usize]) -> u64 {
+        2 * numel(out) as u64 * ins[0].last().copied().unwrap_or(0) as u64
     }
 }

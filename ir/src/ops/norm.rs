@@ -1,6 +1,6 @@
 //! Normalisation.
 
-use super::OpDef;
+use super::{numel, OpDef, View};
 use crate::{op, Shape, TensorType};
 
 op! {
@@ -24,5 +24,15 @@ impl OpDef for BatchNorm {
             }
         }
         Ok(vec![x.clone()])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        let s = ins[0].shape;
+        let (outer, c, inner) = (numel(&s[..self.axis]), s[self.axis], numel(&s[self.axis + 1..]));
+        let p = |i: usize| ins[i].data;
+        senetc_kernels::norm::batch_norm(ins[0].data, outer, c, inner, p(1), p(2), p(3), p(4), self.epsilon, out);
+        Ok(())
+    }
+    fn flops(&self, _: &[&[usize]], out: &[usize]) -> u64 {
+        2 * numel(out) as u64
     }
 }

@@ -1,7 +1,7 @@
 //! Reductions and softmax.
 
-use super::OpDef;
-use crate::{op, Dim, Layout, Shape, TensorType};
+use super::{numel, OpDef, Precision, View};
+use crate::{op, Dim, Shape, TensorType};
 
 /// Normalise a possibly negative axis against `rank`.
 pub fn norm_axis(axis: i64, rank: usize) -> Result<usize, String> {
@@ -45,8 +45,18 @@ impl OpDef for ReduceMean {
                 dims.push(d.clone());
             }
         }
-        let layout = if self.keepdims { t.layout } else { Layout::Any };
-        Ok(vec![TensorType { dtype: t.dtype, shape: Shape(dims), layout }])
+        Ok(vec![TensorType::new(t.dtype, Shape(dims))])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        let axes = self.axes_for(ins[0].shape.len())?;
+        senetc_kernels::reduce::reduce_mean(ins[0].data, ins[0].shape, &axes, out);
+        Ok(())
+    }
+    fn precision(&self) -> Precision {
+        Precision::FP32
+    }
+    fn flops(&self, ins: &[&[usize]], _: &[usize]) -> u64 {
+        numel(ins[0]) as u64
     }
 }
 
@@ -60,5 +70,17 @@ impl OpDef for Softmax {
     fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
         norm_axis(self.axis, inputs[0].rank())?;
         Ok(vec![inputs[0].clone()])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        let s = ins[0].shape;
+        let axis = norm_axis(self.axis, s.len())?;
+        senetc_kernels::reduce::softmax(ins[0].data, numel(&s[..axis]), s[axis], numel(&s[axis + 1..]), out);
+        Ok(())
+    }
+    fn precision(&self) -> Precision {
+        Precision::FP32
+    }
+    fn flops(&self, _: &[&[usize]], out: &[usize]) -> u64 {
+        3 * numel(out) as u64
     }
 }

@@ -1,8 +1,9 @@
 //! Ops that move or regroup elements without computing on them.
 
+use super::misc::eval_copy;
 use super::reduce::norm_axis;
-use super::{OpDef, PadMode};
-use crate::{op, Dim, Layout, Shape, TensorType};
+use super::{OpDef, PadMode, View};
+use crate::{op, Dim, Shape, TensorType};
 
 /// A product of dims: a known factor times named symbols (sorted).
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +93,13 @@ impl Reshape {
 impl OpDef for Reshape {
     const NAME: &'static str = "reshape";
     const ARITY: (usize, usize) = (1, 1);
+    const VIEW: bool = true;
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        eval_copy(ins, out)
+    }
+    fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
+        0
+    }
     fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
         Ok(vec![TensorType::new(inputs[0].dtype, self.output_shape(&inputs[0].shape)?)])
     }
@@ -104,6 +112,13 @@ op! {
 impl OpDef for Flatten {
     const NAME: &'static str = "flatten";
     const ARITY: (usize, usize) = (1, 1);
+    const VIEW: bool = true;
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        eval_copy(ins, out)
+    }
+    fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
+        0
+    }
     fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
         let t = inputs[0];
         let axis = if self.axis == t.rank() as i64 { t.rank() } else { norm_axis(self.axis, t.rank())? };
@@ -144,6 +159,13 @@ impl OpDef for Transpose {
         }
         Ok(vec![TensorType::new(t.dtype, Shape(perm.iter().map(|&p| t.shape.0[p].clone()).collect()))])
     }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        senetc_kernels::layout::transpose(ins[0].data, ins[0].shape, &self.perm_for(ins[0].shape.len()), out);
+        Ok(())
+    }
+    fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
+        0
+    }
 }
 
 op! {
@@ -153,6 +175,13 @@ op! {
 impl OpDef for Squeeze {
     const NAME: &'static str = "squeeze";
     const ARITY: (usize, usize) = (1, 1);
+    const VIEW: bool = true;
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        eval_copy(ins, out)
+    }
+    fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
+        0
+    }
     fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
         let t = inputs[0];
         let axes: Vec<usize> = self.axes.iter().map(|&a| norm_axis(a, t.rank())).collect::<Result<_, _>>()?;
@@ -177,6 +206,13 @@ op! {
 impl OpDef for Unsqueeze {
     const NAME: &'static str = "unsqueeze";
     const ARITY: (usize, usize) = (1, 1);
+    const VIEW: bool = true;
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        eval_copy(ins, out)
+    }
+    fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
+        0
+    }
     fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
         let t = inputs[0];
         let rank = t.rank() + self.axes.len();
@@ -221,7 +257,80 @@ impl OpDef for Concat {
         }
         let mut shape = first.shape.clone();
         shape.0[axis] = Dim::Known(total.known);
-        Ok(vec![TensorType { dtype: first.dtype, shape, layout: first.layout }])
+        Ok(vec![TensorType::new(first.dtype, shape)])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        let axis = norm_axis(self.axis, ins[0].shape.len())?;
+        let parts: Vec<(&[f32], &[usize])> = ins.iter().map(|v| (v.data, v.shape)).collect();
+        senetc_kernels::layout::concat(&parts, axis, out);
+        Ok(())
+    }
+    fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
+        0
+    }
+}
+
+op! {
+    /// Elements `starts[i], starts[i] + steps[i], ...` up to (excluding) `ends[i]` along
+    /// `axes[i]`; the other axes whole. Indices are already clamped and non-negative.
+    pub struct Slice { axes: Vec<usize> = vec![], starts: Vec<usize> = vec![], ends: Vec<usize> = vec![], steps: Vec<usize> = vec![] }
+}
+impl Slice {
+    /// (start, step, count) of every axis of a rank-`rank` input of shape `dims`.
+    fn ranges(&self, dims: &[Dim]) -> Result<Vec<(usize, usize, Dim)>, String> {
+        let n = self.axes.len();
+        if self.starts.len() != n || self.ends.len() != n || self.steps.len() != n {
+            return Err(format!("slice needs one start, end and step per axis, got {:?} {:?} {:?} for axes {:?}", self.starts, self.ends, self.steps, self.axes));
+        }
+        let mut r: Vec<(usize, usize, Dim)> = dims.iter().map(|d| (0, 1, d.clone())).collect();
+        for (i, &a) in self.axes.iter().enumerate() {
+            let extent = dims.get(a).ok_or_else(|| format!("slice axis {a} out of range for rank {}", dims.len()))?;
+            let Dim::Known(extent) = *extent else { return Err("slicing a symbolic axis".into()) };
+            let (start, end, step) = (self.starts[i], self.ends[i].min(extent), self.steps[i]);
+            if step == 0 {
+                return Err("slice step is 0".into());
+            }
+            let count = if end > start { (end - start).div_ceil(step) } else { 0 };
+            r[a] = (start, step, Dim::Known(count));
+        }
+        Ok(r)
+    }
+}
+impl OpDef for Slice {
+    const NAME: &'static str = "slice";
+    const ARITY: (usize, usize) = (1, 1);
+    fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        let r = self.ranges(&inputs[0].shape.0)?;
+        Ok(vec![TensorType::new(inputs[0].dtype, Shape(r.into_iter().map(|(_, _, d)| d).collect()))])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], out_shape: &[usize]) -> Result<(), String> {
+        let s = ins[0].shape;
+        let dims: Vec<Dim> = s.iter().map(|&d| Dim::Known(d)).collect();
+        let r = self.ranges(&dims)?;
+        // Row-major walk over the output, one innermost run at a time.
+        let rank = s.len();
+        let mut in_strides = vec![1usize; rank];
+        for i in (0..rank.saturating_sub(1)).rev() {
+            in_strides[i] = in_strides[i + 1] * s[i + 1];
+        }
+        let inner = out_shape.last().copied().unwrap_or(1);
+        let (start_last, step_last) = r.last().map_or((0, 1), |&(a, b, _)| (a, b));
+        for (row, o) in out.chunks_mut(inner.max(1)).enumerate() {
+            let mut rem = row;
+            let mut base = 0;
+            for i in (0..rank.saturating_sub(1)).rev() {
+                let idx = rem % out_shape[i];
+                rem /= out_shape[i];
+                base += (r[i].0 + idx * r[i].1) * in_strides[i];
+            }
+            for (j, v) in o.iter_mut().enumerate() {
+                *v = ins[0].data[base + start_last + j * step_last];
+            }
+        }
+        Ok(())
+    }
+    fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
+        0
     }
 }
 
@@ -254,7 +363,18 @@ impl OpDef for Pad {
                 Dim::Sym(_) => return Err("padding a symbolic axis".into()),
             });
         }
-        let layout = if t.layout == Layout::Any { Layout::Any } else { t.layout };
-        Ok(vec![TensorType { dtype: t.dtype, shape: Shape(dims), layout }])
+        Ok(vec![TensorType::new(t.dtype, Shape(dims))])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        let mode = match self.mode {
+            PadMode::Constant => senetc_kernels::PadMode::Constant(self.value),
+            PadMode::Reflect => senetc_kernels::PadMode::Reflect,
+            PadMode::Edge => senetc_kernels::PadMode::Edge,
+        };
+        senetc_kernels::layout::pad(ins[0].data, ins[0].shape, &self.pads, mode, out);
+        Ok(())
+    }
+    fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
+        0
     }
 }

@@ -5,9 +5,9 @@
 //!
 //! ```text
 //! graph "tiny" {
-//!   input %0 "x" : f32[batch,3,8,8]:nchw
+//!   input %0 "x" : f32[batch,3,8,8]
 //!   %1 = const "w" : f32[4,3,3,3] hash="9a0c5e2f8b1d7a34"
-//!   %2 = conv(%0, %1) {strides=[1,1], ...} : f32[batch,4,6,6]:nchw "conv0"
+//!   %2 = conv(%0, %1) {strides=[1,1], ...} : f32[batch,4,6,6] "conv0"
 //!   output "y" = %2
 //! }
 //! ```

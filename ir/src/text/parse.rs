@@ -1,6 +1,6 @@
 use super::lexer::{Lexer, Tok};
 use crate::ops::Op;
-use crate::{verify, DType, Dim, Graph, IrError, Layout, Outlet, Shape, Tensor, TensorType};
+use crate::{verify, DType, Dim, Graph, IrError, Outlet, Shape, Tensor, TensorType};
 use std::collections::{BTreeMap, HashMap};
 
 /// Parse the text format. Hashed constants are bound by name from `weights` and must
@@ -130,12 +130,7 @@ fn tensor_type(lex: &mut Lexer) -> Result<TensorType, IrError> {
             lex.expect(',')?;
         }
     }
-    let mut layout = Layout::Any;
-    if lex.eat(':') {
-        let l = lex.ident()?;
-        layout = l.parse().map_err(|e: String| lex.error(e))?;
-    }
-    Ok(TensorType { dtype, shape: Shape(dims), layout })
+    Ok(TensorType::new(dtype, Shape(dims)))
 }
 
 fn inline_tensor(lex: &mut Lexer, dtype: DType, shape: Vec<usize>) -> Result<Tensor, IrError> {

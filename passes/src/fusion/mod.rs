@@ -9,7 +9,7 @@ use crate::manager::PassReport;
 use crate::PassError;
 use egg::{CostFunction, Extractor, Id, Language, RecExpr, Runner, StopReason, SymbolLang};
 use pred::Preds;
-use senetc_ir::ops::{FusedAct, SeGate, SqueezeExcite};
+use senetc_ir::ops::{Clip, FusedAct, Relu, Sigmoid, Silu, SqueezeExcite};
 use senetc_ir::{Dim, Graph, NodeId, Op, Outlet, Tensor};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -259,11 +259,11 @@ fn from_egg(old: &Graph, expr: &RecExpr<SymbolLang>) -> Result<Graph, PassError>
 
 fn act_of(name: &str) -> FusedAct {
     match name {
-        "relu" => FusedAct::Relu,
-        "relu6" => FusedAct::Relu6,
-        "sigmoid" => FusedAct::Sigmoid,
-        "silu" => FusedAct::Silu,
-        "hard_swish" => FusedAct::HardSwish,
+        "relu" => FusedAct::Relu(Relu {}),
+        "relu6" => FusedAct::Clip(Clip { min: 0.0, max: 6.0 }),
+        "sigmoid" => FusedAct::Sigmoid(Sigmoid {}),
+        "silu" => FusedAct::Silu(Silu {}),
+        "hard_swish" => FusedAct::HardSwish(Default::default()),
         _ => FusedAct::None,
     }
 }
@@ -304,9 +304,7 @@ fn build_fused(old: &Graph, g: &mut Graph, what: &str, values: &[Option<Outlet>]
             let mut se = SqueezeExcite { act: act_of(act), ..SqueezeExcite::default() };
             if *gate == "hard_sigmoid" {
                 if let Op::HardSigmoid(h) = &old.node(metas[3]).op {
-                    se.gate = SeGate::HardSigmoid;
-                    se.gate_alpha = h.alpha;
-                    se.gate_beta = h.beta;
+                    se.gate = FusedAct::HardSigmoid(h.clone());
                 }
             }
             let x = values[0].ok_or_else(|| PassError::Options("fusion: SE without input".into()))?;

@@ -21,7 +21,7 @@ pub mod se;
 mod testutil;
 
 pub use conv::{conv2d, Conv2d};
-pub use elementwise::{binary, Activation, BinaryOp};
+pub use elementwise::{binary, Act, BinaryOp, NoAct};
 pub use layout::PadMode;
 pub use pool::Pool2d;
 

@@ -52,3 +52,34 @@ pub fn assert_close_scaled(got: &[f32], want: &[f32], tol: f32) {
         assert!((g - w).abs() <= tol * scale, "mismatch at {i}: got {g}, want {w} (scale {scale})");
     }
 }
+
+/// Epilogues for kernel tests, with their scalar definitions (the real ones are IR ops).
+#[derive(Clone, Copy, Debug)]
+pub enum TestAct {
+    None,
+    Relu,
+    Clip { min: f32, max: f32 },
+    Sigmoid,
+    HardSwish,
+    Silu,
+}
+
+impl TestAct {
+    pub fn scalar(self, x: f32) -> f32 {
+        let sig = |x: f32| (1.0 / (1.0 + (-(x as f64)).exp())) as f32;
+        match self {
+            TestAct::None => x,
+            TestAct::Relu => x.max(0.0),
+            TestAct::Clip { min, max } => x.clamp(min, max),
+            TestAct::Sigmoid => sig(x),
+            TestAct::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            TestAct::Silu => x * sig(x),
+        }
+    }
+}
+
+impl crate::Act for TestAct {
+    fn apply(&self, xs: &mut [f32]) {
+        xs.iter_mut().for_each(|x| *x = self.scalar(*x));
+    }
+}

@@ -1,5 +1,5 @@
 use super::*;
-use crate::testutil::{assert_close_scaled, in_pool, Rng};
+use crate::testutil::{assert_close_scaled, in_pool, Rng, TestAct};
 
 /// Convolution straight from the definition, f64 accumulation.
 fn naive(p: &Conv2d, x: &[f32], wt: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
@@ -40,7 +40,7 @@ fn geom(n: usize, c_in: usize, h: usize, w: usize, c_out: usize, k: [usize; 2], 
     Conv2d { n, c_in, h, w, c_out, kh: k[0], kw: k[1], stride, dilation, pads, group }
 }
 
-fn check(p: &Conv2d, act: Activation, seed: u64) {
+fn check(p: &Conv2d, act: TestAct, seed: u64) {
     let mut rng = Rng::new(seed);
     let x = rng.vec(p.n * p.c_in * p.h * p.w);
     let wt = rng.vec(p.c_out * (p.c_in / p.group) * p.kh * p.kw);
@@ -49,9 +49,9 @@ fn check(p: &Conv2d, act: Activation, seed: u64) {
     for with_bias in [false, true] {
         let b = with_bias.then_some(&bias[..]);
         let mut want = naive(p, &x, &wt, b);
-        act.apply_slice(&mut want);
+        crate::Act::apply(&act, &mut want);
         let mut out = vec![f32::NAN; p.n * p.c_out * oh * ow];
-        in_pool(|| conv2d(p, &x, &wt, b, act, &mut out));
+        in_pool(|| conv2d(p, &x, &wt, b, &act, &mut out));
         assert_close_scaled(&out, &want, 1e-5);
     }
 }
@@ -62,7 +62,7 @@ fn hand_computed_3x3_padded() {
     let p = geom(1, 1, 3, 3, 1, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 1);
     let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
     let mut out = [0.0; 9];
-    conv2d(&p, &x, &[1.0; 9], Some(&[0.5]), Activation::None, &mut out);
+    conv2d(&p, &x, &[1.0; 9], Some(&[0.5]), &crate::NoAct, &mut out);
     assert_eq!(out, [12.5, 21.5, 16.5, 27.5, 45.5, 33.5, 24.5, 39.5, 28.5]);
 }
 
@@ -73,25 +73,25 @@ fn hand_computed_asymmetric_pad_stride2() {
     assert_eq!(p.out_hw(), (2, 2));
     let x: Vec<f32> = (0..16).map(|v| v as f32).collect();
     let mut out = [0.0; 4];
-    conv2d(&p, &x, &[1.0, 0.0, 0.0, -1.0], None, Activation::Relu, &mut out);
+    conv2d(&p, &x, &[1.0, 0.0, 0.0, -1.0], None, &TestAct::Relu, &mut out);
     // Windows start at rows -1, 1 and cols 0, 2; output = x[r][c] - x[r+1][c+1] (pad reads 0):
     // 0-1, 0-3, 4-9, 6-11 -> all negative -> relu gives 0; the mirrored kernel gives 1, 3, 5, 5.
     assert_eq!(out, [0.0, 0.0, 0.0, 0.0]);
-    conv2d(&p, &x, &[-1.0, 0.0, 0.0, 1.0], None, Activation::None, &mut out);
+    conv2d(&p, &x, &[-1.0, 0.0, 0.0, 1.0], None, &crate::NoAct, &mut out);
     assert_eq!(out, [1.0, 3.0, 5.0, 5.0]);
 }
 
 #[test]
 fn pointwise_fast_path() {
-    check(&geom(1, 16, 7, 9, 24, [1, 1], [1, 1], [1, 1], [0; 4], 1), Activation::Relu, 1);
-    check(&geom(2, 64, 14, 14, 96, [1, 1], [1, 1], [1, 1], [0; 4], 1), Activation::None, 2);
-    check(&geom(1, 64, 8, 8, 64, [1, 1], [1, 1], [1, 1], [0; 4], 2), Activation::Silu, 3);
+    check(&geom(1, 16, 7, 9, 24, [1, 1], [1, 1], [1, 1], [0; 4], 1), TestAct::Relu, 1);
+    check(&geom(2, 64, 14, 14, 96, [1, 1], [1, 1], [1, 1], [0; 4], 1), TestAct::None, 2);
+    check(&geom(1, 64, 8, 8, 64, [1, 1], [1, 1], [1, 1], [0; 4], 2), TestAct::Silu, 3);
 }
 
 #[test]
 fn strided_and_padded_1x1_use_general_path() {
-    check(&geom(1, 32, 9, 9, 16, [1, 1], [2, 2], [1, 1], [0; 4], 1), Activation::None, 4);
-    check(&geom(1, 8, 5, 6, 4, [1, 1], [1, 1], [1, 1], [1, 0, 2, 1], 1), Activation::None, 5);
+    check(&geom(1, 32, 9, 9, 16, [1, 1], [2, 2], [1, 1], [0; 4], 1), TestAct::None, 4);
+    check(&geom(1, 8, 5, 6, 4, [1, 1], [1, 1], [1, 1], [1, 0, 2, 1], 1), TestAct::None, 5);
 }
 
 #[test]
@@ -107,37 +107,37 @@ fn general_kernels_pads_dilation_strides() {
         geom(1, 16, 20, 20, 32, [3, 3], [2, 2], [1, 1], [1, 1, 1, 1], 1),
     ];
     for (i, p) in cases.iter().enumerate() {
-        check(p, Activation::Clip { min: -0.5, max: 0.5 }, 10 + i as u64);
+        check(p, TestAct::Clip { min: -0.5, max: 0.5 }, 10 + i as u64);
     }
 }
 
 #[test]
 fn grouped_convs() {
-    check(&geom(1, 8, 9, 9, 6, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 2), Activation::Relu, 20);
-    check(&geom(2, 6, 7, 8, 4, [3, 1], [2, 1], [1, 2], [1, 0, 0, 2], 2), Activation::None, 21);
+    check(&geom(1, 8, 9, 9, 6, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 2), TestAct::Relu, 20);
+    check(&geom(2, 6, 7, 8, 4, [3, 1], [2, 1], [1, 2], [1, 0, 0, 2], 2), TestAct::None, 21);
     // ResNeXt: 32 groups of 4 channels, stride 1 and 2.
-    check(&geom(1, 128, 14, 14, 128, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 32), Activation::Relu, 22);
-    check(&geom(1, 128, 15, 15, 128, [3, 3], [2, 2], [1, 1], [1, 1, 1, 1], 32), Activation::Relu, 23);
-    check(&geom(1, 64, 10, 10, 128, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 32), Activation::None, 24);
+    check(&geom(1, 128, 14, 14, 128, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 32), TestAct::Relu, 22);
+    check(&geom(1, 128, 15, 15, 128, [3, 3], [2, 2], [1, 1], [1, 1, 1, 1], 32), TestAct::Relu, 23);
+    check(&geom(1, 64, 10, 10, 128, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 32), TestAct::None, 24);
     // Two big groups: parallelism inside each group's GEMM instead of across groups.
-    check(&geom(1, 128, 16, 16, 128, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 2), Activation::Relu, 25);
+    check(&geom(1, 128, 16, 16, 128, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 2), TestAct::Relu, 25);
 }
 
 #[test]
 fn depthwise_convs() {
-    check(&geom(1, 8, 9, 10, 8, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 8), Activation::HardSwish, 30);
-    check(&geom(2, 6, 11, 11, 6, [5, 5], [2, 2], [1, 1], [2, 1, 2, 3], 6), Activation::Relu, 31);
-    check(&geom(1, 4, 9, 9, 4, [3, 3], [1, 1], [2, 2], [2, 2, 2, 2], 4), Activation::None, 32);
-    check(&geom(1, 4, 7, 7, 4, [2, 2], [3, 3], [1, 1], [0, 0, 0, 0], 4), Activation::None, 33);
+    check(&geom(1, 8, 9, 10, 8, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 8), TestAct::HardSwish, 30);
+    check(&geom(2, 6, 11, 11, 6, [5, 5], [2, 2], [1, 1], [2, 1, 2, 3], 6), TestAct::Relu, 31);
+    check(&geom(1, 4, 9, 9, 4, [3, 3], [1, 1], [2, 2], [2, 2, 2, 2], 4), TestAct::None, 32);
+    check(&geom(1, 4, 7, 7, 4, [2, 2], [3, 3], [1, 1], [0, 0, 0, 0], 4), TestAct::None, 33);
     // Channel multiplier 3.
-    check(&geom(1, 4, 8, 8, 12, [3, 3], [1, 2], [1, 1], [1, 1, 1, 1], 4), Activation::Sigmoid, 34);
+    check(&geom(1, 4, 8, 8, 12, [3, 3], [1, 2], [1, 1], [1, 1, 1, 1], 4), TestAct::Sigmoid, 34);
 }
 
 #[test]
 fn scratch_reuse_across_shapes() {
     // A big conv then a small one on the same thread must not see stale data.
-    check(&geom(1, 16, 20, 20, 8, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 1), Activation::None, 40);
-    check(&geom(1, 2, 4, 4, 3, [3, 3], [1, 1], [1, 1], [0, 1, 2, 0], 1), Activation::None, 41);
+    check(&geom(1, 16, 20, 20, 8, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 1), TestAct::None, 40);
+    check(&geom(1, 2, 4, 4, 3, [3, 3], [1, 1], [1, 1], [0, 1, 2, 0], 1), TestAct::None, 41);
     release_scratch();
 }
 

@@ -4,38 +4,57 @@ use rayon::prelude::*;
 
 use crate::PAR_CHUNK;
 
-/// A pointwise activation, applied standalone or fused into a producer's epilogue.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Activation {
-    /// Identity.
-    None,
-    /// `max(x, 0)` (NaN propagates).
-    Relu,
-    /// `min(max(x, min), max)` (NaN propagates).
-    Clip {
-        /// Lower bound.
-        min: f32,
-        /// Upper bound.
-        max: f32,
-    },
-    /// `1 / (1 + exp(-x))`, correct and finite for any finite x.
-    Sigmoid,
-    /// `max(0, min(1, alpha * x + beta))`.
-    HardSigmoid {
-        /// Slope.
-        alpha: f32,
-        /// Offset.
-        beta: f32,
-    },
-    /// `x * max(0, min(1, x / 6 + 0.5))` (ONNX HardSwish).
-    HardSwish,
-    /// `x * sigmoid(x)` (a.k.a. Swish).
-    Silu,
+/// A pointwise function applied in place: what a kernel runs in its epilogue (an activation
+/// fused into a conv, an add or a squeeze-excitation). The IR's activation ops implement it;
+/// kernels call it on contiguous runs of their output, serially (callers parallelise).
+pub trait Act: Sync {
+    /// `xs[i] = f(xs[i])`.
+    fn apply(&self, xs: &mut [f32]);
+    /// Whether `apply` leaves every value unchanged (kernels then skip the pass).
+    fn is_identity(&self) -> bool {
+        false
+    }
 }
 
+/// The identity epilogue.
+pub struct NoAct;
+
+impl<F: Fn(&mut [f32]) + Sync> Act for F {
+    fn apply(&self, xs: &mut [f32]) {
+        self(xs)
+    }
+}
+
+impl Act for NoAct {
+    fn apply(&self, _: &mut [f32]) {}
+    fn is_identity(&self) -> bool {
+        true
+    }
+}
+
+/// `x = act(x + bias)` in place: the fused epilogue of conv/gemm rows.
+pub fn apply_with_bias(act: &dyn Act, xs: &mut [f32], bias: f32) {
+    if bias != 0.0 {
+        xs.iter_mut().for_each(|x| *x += bias);
+    }
+    act.apply(xs);
+}
+
+/// [`Act::apply`] parallelised over chunks for large slices.
+pub fn apply_par(act: &dyn Act, xs: &mut [f32]) {
+    if act.is_identity() {
+        return;
+    }
+    if xs.len() <= PAR_CHUNK {
+        act.apply(xs);
+    } else {
+        xs.par_chunks_mut(PAR_CHUNK).for_each(|c| act.apply(c));
+    }
+}
+
+/// `min(max(x, lo), hi)`, written as comparisons so that NaN propagates like onnxruntime.
 #[inline(always)]
-fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
-    // Comparison form rather than f32::max/min so that NaN propagates like onnxruntime.
+pub fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
     if x < lo {
         lo
     } else if x > hi {
@@ -45,8 +64,9 @@ fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
     }
 }
 
+/// `1 / (1 + exp(-x))`, correct and finite for any finite x.
 #[inline(always)]
-fn sigmoid(x: f32) -> f32 {
+pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
@@ -79,11 +99,11 @@ pub fn exp(x: f32) -> f32 {
     er * f32::from_bits(biased << 23)
 }
 
-/// `xs[i] = f(xs[i])` for the exp-based activations. The crate is built for baseline x86-64
+/// `xs[i] = f(xs[i])` for functions built on [`exp`]. The crate is built for baseline x86-64
 /// (SSE2); where the CPU has AVX2 and FMA (checked at run time) the loop is compiled for them,
 /// which makes it 8 lanes wide with fused multiply-adds.
 #[inline(always)]
-fn transcendental(xs: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
+pub fn map_transcendental(xs: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // Safety: the features this function is compiled for were just detected.
@@ -97,71 +117,6 @@ fn transcendental(xs: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn map_avx2(xs: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
     xs.iter_mut().for_each(|x| *x = f(*x));
-}
-
-impl Activation {
-    /// Applies the activation to one value.
-    #[inline(always)]
-    pub fn apply(self, x: f32) -> f32 {
-        match self {
-            Activation::None => x,
-            Activation::Relu => {
-                if x < 0.0 {
-                    0.0
-                } else {
-                    x
-                }
-            }
-            Activation::Clip { min, max } => clamp(x, min, max),
-            Activation::Sigmoid => sigmoid(x),
-            Activation::HardSigmoid { alpha, beta } => clamp(alpha * x + beta, 0.0, 1.0),
-            Activation::HardSwish => x * clamp(x / 6.0 + 0.5, 0.0, 1.0),
-            Activation::Silu => x * sigmoid(x),
-        }
-    }
-
-    /// Applies the activation in place to every element (serially: callers parallelise).
-    pub fn apply_slice(self, xs: &mut [f32]) {
-        // One loop per variant so each is a tight, vectorisable loop.
-        match self {
-            Activation::None => {}
-            Activation::Relu => xs.iter_mut().for_each(|x| *x = Activation::Relu.apply(*x)),
-            Activation::Clip { min, max } => xs.iter_mut().for_each(|x| *x = clamp(*x, min, max)),
-            Activation::Sigmoid => transcendental(xs, sigmoid),
-            Activation::HardSigmoid { alpha, beta } => {
-                xs.iter_mut().for_each(|x| *x = clamp(alpha * *x + beta, 0.0, 1.0))
-            }
-            Activation::HardSwish => xs.iter_mut().for_each(|x| *x = Activation::HardSwish.apply(*x)),
-            Activation::Silu => transcendental(xs, |x| x * sigmoid(x)),
-        }
-    }
-
-    /// `x = act(x + bias)` in place: the fused epilogue of conv/gemm rows.
-    pub fn apply_with_bias(self, xs: &mut [f32], bias: f32) {
-        if bias != 0.0 {
-            xs.iter_mut().for_each(|x| *x += bias);
-        }
-        self.apply_slice(xs);
-    }
-
-    /// [`Activation::apply_slice`], parallelised over chunks for large slices.
-    pub fn apply_slice_par(self, xs: &mut [f32]) {
-        if self == Activation::None {
-            return;
-        }
-        if xs.len() <= PAR_CHUNK {
-            self.apply_slice(xs);
-        } else {
-            xs.par_chunks_mut(PAR_CHUNK).for_each(|c| self.apply_slice(c));
-        }
-    }
-}
-
-/// Unary activation from `input` into `out` (same length), parallel for large tensors.
-pub fn unary(act: Activation, input: &[f32], out: &mut [f32]) {
-    debug_assert_eq!(input.len(), out.len());
-    out.copy_from_slice(input);
-    act.apply_slice_par(out);
 }
 
 /// Arithmetic of [`binary`].
@@ -400,29 +355,6 @@ mod tests {
     }
 
     #[test]
-    fn activations_hand_computed() {
-        let xs = [-3.0f32, -1.0, 0.0, 0.5, 4.0];
-        let run = |act: Activation| {
-            let mut v = xs;
-            act.apply_slice(&mut v);
-            for (x, y) in xs.iter().zip(&v) {
-                assert_eq!(act.apply(*x), *y);
-            }
-            v
-        };
-        assert_eq!(run(Activation::Relu), [0.0, 0.0, 0.0, 0.5, 4.0]);
-        assert_eq!(run(Activation::Clip { min: -1.5, max: 0.25 }), [-1.5, -1.0, 0.0, 0.25, 0.25]);
-        assert_eq!(run(Activation::HardSigmoid { alpha: 0.2, beta: 0.5 }), [0.0, 0.3, 0.5, 0.6, 1.0]);
-        assert_close(&run(Activation::HardSwish), &[0.0, -1.0 / 3.0, 0.0, 0.5 * (0.5 / 6.0 + 0.5), 4.0], 1e-7);
-        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let want: Vec<f32> = xs.iter().map(|&x| sig(x as f64) as f32).collect();
-        assert_close(&run(Activation::Sigmoid), &want, 1e-7);
-        let want: Vec<f32> = xs.iter().map(|&x| (x as f64 * sig(x as f64)) as f32).collect();
-        assert_close(&run(Activation::Silu), &want, 1e-7);
-        assert_eq!(run(Activation::None), xs);
-    }
-
-    #[test]
     fn exp_matches_f64_to_1e_6() {
         let mut worst = 0f64;
         let mut x = -87.0f32;
@@ -440,13 +372,15 @@ mod tests {
     #[test]
     fn sigmoid_is_finite_for_extremes() {
         for x in [-1e30f32, -100.0, -89.0, 89.0, 100.0, 1e30] {
-            let s = Activation::Sigmoid.apply(x);
+            let s = super::sigmoid(x);
             assert!(s.is_finite() && (0.0..=1.0).contains(&s), "{x} -> {s}");
-            assert!(Activation::Silu.apply(x).is_finite());
+            assert!((x * s).is_finite() || x.abs() > 1e29);
         }
         // Below e^-87 the result is clamped to ~6e-39 rather than flushed to 0.
-        assert!(Activation::Sigmoid.apply(-200.0) < 1e-38);
-        assert_eq!(Activation::Sigmoid.apply(200.0), 1.0);
-        assert!(Activation::Relu.apply(f32::NAN).is_nan());
+        assert!(super::sigmoid(-200.0) < 1e-38);
+        assert_eq!(super::sigmoid(200.0), 1.0);
+        let mut v = [1.0f32, f32::NAN, -3.0];
+        map_transcendental(&mut v, super::sigmoid);
+        assert!(v[1].is_nan() && (v[0] - 0.731_058_6).abs() < 1e-6);
     }
 }

@@ -1,11 +1,11 @@
 //! Squeeze-excitation as one kernel: pool, two small matrix-vector products, gate, scale.
 //! Only vectors of length C and Cr are materialised, never a [N,C,1,1] tensor per step.
 
-use crate::elementwise::Activation;
+use crate::elementwise::Act;
 use rayon::prelude::*;
 
 /// Weights and activations of one SE block; w1 is [cr, c], w2 is [c, cr], row-major.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct SqueezeExcite<'a> {
     /// Reduction weights [cr, c].
     pub w1: &'a [f32],
@@ -16,9 +16,9 @@ pub struct SqueezeExcite<'a> {
     /// Expansion bias [c].
     pub b2: &'a [f32],
     /// Activation between the two products.
-    pub act: Activation,
+    pub act: &'a dyn Act,
     /// The gate (sigmoid or hard sigmoid).
-    pub gate: Activation,
+    pub gate: &'a dyn Act,
 }
 
 /// y = x * gate(w2 · act(w1 · mean_hw(x) + b1) + b2) for x of shape [n, c, hw] (NCHW).
@@ -33,20 +33,20 @@ pub fn squeeze_excite(se: &SqueezeExcite<'_>, n: usize, c: usize, hw: usize, x: 
             .par_chunks(hw.max(1))
             .map(|plane| (plane.iter().map(|&v| v as f64).sum::<f64>() / hw.max(1) as f64) as f32)
             .collect();
-        let hidden: Vec<f32> = (0..cr)
+        let mut hidden: Vec<f32> = (0..cr)
             .map(|j| {
                 let row = &se.w1[j * c..(j + 1) * c];
-                let dot: f32 = row.iter().zip(&pooled).map(|(w, p)| w * p).sum();
-                se.act.apply(dot + se.b1[j])
+                row.iter().zip(&pooled).map(|(w, p)| w * p).sum::<f32>() + se.b1[j]
             })
             .collect();
-        let gate: Vec<f32> = (0..c)
+        se.act.apply(&mut hidden);
+        let mut gate: Vec<f32> = (0..c)
             .map(|i| {
                 let row = &se.w2[i * cr..(i + 1) * cr];
-                let dot: f32 = row.iter().zip(&hidden).map(|(w, h)| w * h).sum();
-                se.gate.apply(dot + se.b2[i])
+                row.iter().zip(&hidden).map(|(w, h)| w * h).sum::<f32>() + se.b2[i]
             })
             .collect();
+        se.gate.apply(&mut gate);
         out[b * c * hw..(b + 1) * c * hw]
             .par_chunks_mut(hw.max(1))
             .zip(xb.par_chunks(hw.max(1)))
@@ -64,7 +64,9 @@ mod tests {
         // n=1, c=2, hw=2, cr=1, by hand: pooled = [2, 5]; hidden = relu(1*2 - 1*5 + 4) = 1;
         // gate = sigmoid([2*1 + 0, -1*1 + 1]) = [sigmoid(2), 0.5].
         let x = [1.0, 3.0, 4.0, 6.0];
-        let se = SqueezeExcite { w1: &[1.0, -1.0], b1: &[4.0], w2: &[2.0, -1.0], b2: &[0.0, 1.0], act: Activation::Relu, gate: Activation::Sigmoid };
+        let relu = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = x.max(0.0));
+        let sigmoid = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = crate::elementwise::sigmoid(*x));
+        let se = SqueezeExcite { w1: &[1.0, -1.0], b1: &[4.0], w2: &[2.0, -1.0], b2: &[0.0, 1.0], act: &relu, gate: &sigmoid };
         let mut out = [0.0; 4];
         squeeze_excite(&se, 1, 2, 2, &x, &mut out);
         let s2 = 1.0 / (1.0 + (-2.0f32).exp());

@@ -5,7 +5,7 @@
 //! `CB` channels whatever the plane size, and the result is transposed back to NCHW.
 
 use crate::conv::Conv2d;
-use crate::elementwise::Activation;
+use crate::elementwise::Act;
 use rayon::prelude::*;
 
 /// Channels per tile: 4 AVX-512 vectors, and a 28x28 tile stays within L2.
@@ -18,7 +18,7 @@ pub(crate) fn applies(p: &Conv2d) -> bool {
 }
 
 /// `out = act(depthwise_conv(input, weight) + bias)`, shapes as in [`crate::conv2d`].
-pub(crate) fn depthwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, act: Activation, out: &mut [f32]) {
+pub(crate) fn depthwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, act: &dyn Act, out: &mut [f32]) {
     let (oh, ow) = p.out_hw();
     let ohw = oh * ow;
     let c = p.c_in;
@@ -42,7 +42,7 @@ pub(crate) fn depthwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<
 }
 
 #[allow(clippy::too_many_arguments)]
-fn tile(p: &Conv2d, (oh, ow): (usize, usize), x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, cb: usize, o: &mut [f32]) {
+fn tile(p: &Conv2d, (oh, ow): (usize, usize), x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &dyn Act, cb: usize, o: &mut [f32]) {
     let [sh, sw] = p.stride;
     let [dh, dw] = p.dilation;
     let (pt, pl) = (p.pads[0], p.pads[1]);
@@ -87,7 +87,7 @@ fn tile(p: &Conv2d, (oh, ow): (usize, usize), x: &[f32], w: &[f32], bias: Option
             }
         }
     }
-    act.apply_slice(&mut acc);
+    act.apply(&mut acc);
     let ohw = oh * ow;
     for ch in 0..cb {
         let dst = &mut o[ch * ohw..(ch + 1) * ohw];

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::elementwise::Activation;
+use crate::elementwise::{apply_with_bias, Act};
 use crate::linalg::{parallelism_for, sgemm, MatRef};
 
 /// Geometry of a 2-D convolution.
@@ -73,7 +73,7 @@ impl Conv2d {
 ///
 /// `input` is NCHW `[n, c_in, h, w]`, `weight` OIHW `[c_out, c_in / group, kh, kw]`, `bias`
 /// `[c_out]`, `out` NCHW `[n, c_out, oh, ow]` with `(oh, ow) = p.out_hw()`. Padding is zeros.
-pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, act: Activation, out: &mut [f32]) {
+pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, act: &dyn Act, out: &mut [f32]) {
     let (oh, ow) = p.out_hw();
     let (ohw, hw) = (oh * ow, p.h * p.w);
     debug_assert!(p.group > 0 && p.c_in.is_multiple_of(p.group) && p.c_out.is_multiple_of(p.group));
@@ -147,10 +147,10 @@ fn group_gemm(p: &Conv2d, weight: &[f32], col: &[f32], k: usize, ohw: usize, g: 
 }
 
 /// `rows = act(rows + bias[c0 + i])` for each output-channel row i of length `ohw`.
-fn epilogue(bias: Option<&[f32]>, act: Activation, c0: usize, ohw: usize, rows: &mut [f32]) {
-    if bias.is_some() || act != Activation::None {
+fn epilogue(bias: Option<&[f32]>, act: &dyn Act, c0: usize, ohw: usize, rows: &mut [f32]) {
+    if bias.is_some() || !act.is_identity() {
         for (i, row) in rows.chunks_mut(ohw).enumerate() {
-            act.apply_with_bias(row, bias.map_or(0.0, |b| b[c0 + i]));
+            apply_with_bias(act, row, bias.map_or(0.0, |b| b[c0 + i]));
         }
     }
 }
@@ -165,7 +165,7 @@ fn gemm_groups(
     k: usize,
     ohw: usize,
     bias: Option<&[f32]>,
-    act: Activation,
+    act: &dyn Act,
     o: &mut [f32],
 ) {
     let cog = p.c_out / p.group;
@@ -345,7 +345,7 @@ fn gather(dst: &mut [f32], src: &[f32], step: usize) {
 
 /// Depthwise conv (group == c_in, c_out = multiplier * c_in): each output plane accumulates
 /// `kh * kw` shifted, scaled rows of its single input plane; planes run in parallel.
-fn depthwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, act: Activation, out: &mut [f32]) {
+fn depthwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, act: &dyn Act, out: &mut [f32]) {
     let (oh, ow) = p.out_hw();
     let mult = p.c_out / p.c_in;
     let (kh, kw) = (p.kh, p.kw);
@@ -386,7 +386,7 @@ fn depthwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, ac
                 }
             }
         }
-        act.apply_slice(o);
+        act.apply(o);
     });
 }
 

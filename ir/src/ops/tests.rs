@@ -1,0 +1,116 @@
+//! Unit tests of the op set: attribute text, type inference and the reference evaluation
+//! against hand-computed values.
+
+use super::*;
+use crate::{DType, Shape, TensorType};
+
+fn eval(op: &Op, ins: &[(&[f32], &[usize])], out_shape: &[usize]) -> Vec<f32> {
+    let views: Vec<View> = ins.iter().map(|&(data, shape)| View { data, shape }).collect();
+    let mut out = vec![f32::NAN; numel(out_shape)];
+    op.eval(&views, &mut out, out_shape).expect("evaluates");
+    out
+}
+
+fn close(got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn activations_hand_computed() {
+    let xs = [-3.0f32, -1.0, 0.0, 0.5, 4.0];
+    let run = |op: Op| eval(&op, &[(&xs, &[5])], &[5]);
+    assert_eq!(run(Op::Relu(Relu {})), [0.0, 0.0, 0.0, 0.5, 4.0]);
+    assert_eq!(run(Op::Clip(Clip { min: -1.5, max: 0.25 })), [-1.5, -1.0, 0.0, 0.25, 0.25]);
+    assert_eq!(run(Op::HardSigmoid(HardSigmoid { alpha: 0.2, beta: 0.5 })), [0.0, 0.3, 0.5, 0.6, 1.0]);
+    close(&run(Op::HardSwish(HardSwish {})), &[0.0, -1.0 / 3.0, 0.0, 0.5 * (0.5 / 6.0 + 0.5), 4.0]);
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let want: Vec<f32> = xs.iter().map(|&x| sig(x as f64) as f32).collect();
+    close(&run(Op::Sigmoid(Sigmoid {})), &want);
+    let want: Vec<f32> = xs.iter().map(|&x| (x as f64 * sig(x as f64)) as f32).collect();
+    close(&run(Op::Silu(Silu {})), &want);
+    assert!(run(Op::Relu(Relu {})).iter().all(|v| !v.is_nan()));
+    let nan = eval(&Op::Relu(Relu {}), &[(&[f32::NAN], &[1])], &[1]);
+    assert!(nan[0].is_nan(), "NaN propagates like onnxruntime");
+}
+
+#[test]
+fn fused_activation_is_the_op() {
+    // A conv whose epilogue is an activation computes what conv then the activation computes.
+    let x: Vec<f32> = (0..2 * 3 * 3).map(|i| i as f32 * 0.3 - 2.0).collect();
+    let w: Vec<f32> = (0..4 * 2).map(|i| 0.5 - i as f32 * 0.1).collect();
+    for act in [FusedAct::relu6(), FusedAct::Silu(Silu {}), FusedAct::HardSigmoid(HardSigmoid { alpha: 0.3, beta: 0.4 })] {
+        let fused = Op::Conv(Conv { act: act.clone(), ..Conv::default() });
+        let y = eval(&fused, &[(&x, &[1, 2, 3, 3]), (&w, &[4, 2, 1, 1])], &[1, 4, 3, 3]);
+        let plain = eval(&Op::Conv(Conv::default()), &[(&x, &[1, 2, 3, 3]), (&w, &[4, 2, 1, 1])], &[1, 4, 3, 3]);
+        let then = eval(&act.to_op().unwrap(), &[(&plain, &[36])], &[36]);
+        assert_eq!(y, then, "{act:?}");
+    }
+}
+
+#[test]
+fn conv_nhwc_equals_nchw() {
+    // 1x2x3x3 input, 3 output channels, 2x2 kernel, SAME_UPPER.
+    let x: Vec<f32> = (0..18).map(|i| (i as f32 * 0.7).sin()).collect();
+    let w: Vec<f32> = (0..3 * 2 * 4).map(|i| (i as f32 * 0.3).cos()).collect();
+    let conv = Conv { auto_pad: AutoPad::SameUpper, ..Conv::default() };
+    let nchw = eval(&Op::Conv(conv.clone()), &[(&x, &[1, 2, 3, 3]), (&w, &[3, 2, 2, 2])], &[1, 3, 3, 3]);
+    let mut xt = vec![0.0; 18];
+    senetc_kernels::layout::transpose(&x, &[1, 2, 3, 3], &[0, 2, 3, 1], &mut xt);
+    let nhwc = eval(&Op::Conv(Conv { format: DataFormat::Nhwc, ..conv }), &[(&xt, &[1, 3, 3, 2]), (&w, &[3, 2, 2, 2])], &[1, 3, 3, 3]);
+    let mut back = vec![0.0; 27];
+    senetc_kernels::layout::transpose(&nhwc, &[1, 3, 3, 3], &[0, 3, 1, 2], &mut back);
+    close(&back, &nchw);
+}
+
+#[test]
+fn slice_hand_computed() {
+    // [2,5] -> rows all, columns 1, 3 (start 1, end 5, step 2).
+    let x: Vec<f32> = (0..10).map(|i| i as f32).collect();
+    let s = Op::Slice(Slice { axes: vec![1], starts: vec![1], ends: vec![5], steps: vec![2] });
+    let t = TensorType::new(DType::F32, Shape::known(&[2, 5]));
+    assert_eq!(s.infer(&[&t]).unwrap()[0].shape, Shape::known(&[2, 2]));
+    assert_eq!(eval(&s, &[(&x, &[2, 5])], &[2, 2]), [1.0, 3.0, 6.0, 8.0]);
+    // Channels 2..4 of an NCHW tensor: what a split into groups reads.
+    let x: Vec<f32> = (0..8).map(|i| i as f32).collect();
+    let s = Op::Slice(Slice { axes: vec![1], starts: vec![2], ends: vec![4], steps: vec![1] });
+    assert_eq!(eval(&s, &[(&x, &[1, 4, 1, 2])], &[1, 2, 1, 2]), [4.0, 5.0, 6.0, 7.0]);
+}
+
+#[test]
+fn squeeze_excite_matches_its_definition() {
+    // n=1, c=2, hw=2, cr=1: pooled [2, 5]; hidden relu(2 - 5 + 4) = 1; gate sigmoid([2, 0]).
+    let se = Op::SqueezeExcite(SqueezeExcite::default());
+    let y = eval(&se, &[(&[1.0, 3.0, 4.0, 6.0], &[1, 2, 1, 2]), (&[1.0, -1.0], &[1, 2]), (&[4.0], &[1]), (&[2.0, -1.0], &[2, 1]), (&[0.0, 1.0], &[2])], &[1, 2, 1, 2]);
+    let s2 = 1.0 / (1.0 + (-2.0f32).exp());
+    close(&y, &[s2, 3.0 * s2, 2.0, 3.0]);
+}
+
+#[test]
+fn text_omits_default_attributes() {
+    let mut s = String::new();
+    Conv::default().write_attrs(&mut s);
+    assert_eq!(s, "");
+    Conv { group: 2, act: FusedAct::relu6(), ..Conv::default() }.write_attrs(&mut s);
+    assert_eq!(s, " {group=2, act=clip{min=0.0, max=6.0}}");
+    let mut lex = crate::text::lexer::Lexer::new(&s).unwrap();
+    let back = Conv::read_attrs(&mut lex).unwrap();
+    assert_eq!(back, Conv { group: 2, act: FusedAct::relu6(), ..Conv::default() });
+}
+
+#[test]
+fn every_op_declares_its_facts() {
+    // Names are unique and round-trip through the kind table.
+    for &k in OpKind::ALL {
+        assert_eq!(OpKind::from_name(k.name()), Some(k));
+    }
+    assert_eq!(Op::NAMES.len() + 2, OpKind::ALL.len());
+    assert_eq!(Op::Conv(Conv::default()).precision(), Precision::CUBE);
+    assert_eq!(Op::Softmax(Softmax::default()).precision().fp16, Fp16::Never);
+    assert_eq!(Op::Relu(Relu {}).precision().fp16, Fp16::Follow);
+    assert!(Op::Reshape(Reshape::default()).is_view() && !Op::Transpose(Transpose::default()).is_view());
+    // A 3x3 conv of 4 -> 8 channels over an 8x8 output with bias: 2*64*8*36 + 64*8.
+    assert_eq!(Op::Conv(Conv::default()).flops(&[&[1, 4, 10, 10], &[8, 4, 3, 3], &[8]], &[1, 8, 8, 8]), 2 * 512 * 36 + 512);
+}
