@@ -2,6 +2,7 @@
 
 use crate::UsageError;
 use anyhow::Result;
+use senetc_frontends::ImportNotes;
 use senetc_ir::Graph;
 use std::path::Path;
 
@@ -33,17 +34,22 @@ pub fn format_of(path: &Path) -> Result<Format> {
     }
 }
 
-/// Import the model at `path` into IR.
-pub fn load(path: &Path) -> Result<(Graph, Format)> {
+/// Import the model at `path` into IR (verified), with the importer's notes for the report.
+pub fn load(path: &Path) -> Result<(Graph, Format, ImportNotes)> {
     let format = format_of(path)?;
-    let g = match format {
-        Format::Onnx => senetc_frontends::onnx::import(path)?,
+    let (g, notes) = match format {
+        Format::Onnx => {
+            let m = senetc_frontends::import(path, &Default::default())?;
+            (m.graph, m.notes)
+        }
         Format::Om | Format::Air => {
             let m = read_ascend(path)?.ok_or_else(|| UsageError(format!("{}: not an Ascend model", path.display())))?;
-            m.to_graph().map_err(|e| UsageError(format!("{}: {e}", path.display())))?
+            let g = m.to_graph().map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+            senetc_ir::verify(&g).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+            (g, ImportNotes::default())
         }
     };
-    Ok((g, format))
+    Ok((g, format, notes))
 }
 
 /// Read an `.om` or `.air` file senetc wrote (`None` for other formats).

@@ -140,8 +140,9 @@ struct OptArgs {
     /// Print the time and effect of every pass on stderr.
     #[arg(long = "time-passes")]
     time_passes: bool,
-    /// After every pass: run the verifier, and run the graph before and after on the CPU
-    /// reference with a seeded input; fail naming the pass and the first diverging node.
+    /// After every pass (the verifier runs after every pass anyway), also run the graph before
+    /// and after on the CPU reference with a seeded input; fail naming the pass and the first
+    /// diverging node.
     #[arg(long = "verify-each")]
     verify_each: bool,
     /// force_fp32 | force_fp16 | allow_mix_precision | must_keep_origin_dtype (ATC's meanings;
@@ -307,12 +308,8 @@ fn compile(a: CompileArgs) -> Result<()> {
     }
     progress.phase(&format!("importing {}", a.model.display()));
     let t = Instant::now();
-    let (g, format) = load::load(&a.model)?;
+    let (g, format, notes) = load::load(&a.model)?;
     timings.insert("import", ms(t));
-    progress.phase("verifying");
-    let t = Instant::now();
-    senetc_ir::verify(&g).with_context(|| format!("{}: the imported graph is malformed", a.model.display()))?;
-    timings.insert("verify", ms(t));
     let before = stats::op_histogram(&g).into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<String, usize>>();
     let mut g = g;
     progress.phase("optimizing");
@@ -370,7 +367,8 @@ fn compile(a: CompileArgs) -> Result<()> {
             parameters: stats::param_count(&g),
             flops_batch1: stats::flops(&g, 1),
             timings_ms: timings,
-            warnings: records.iter().flat_map(|r| r.report.warnings.iter().map(move |w| format!("{}: {w}", r.name))).collect(),
+            warnings: notes.warnings.iter().cloned().chain(records.iter().flat_map(|r| r.report.warnings.iter().map(move |w| format!("{}: {w}", r.name)))).collect(),
+            import_notes: notes.notes.clone(),
             op_counts_before: before,
             passes: records
                 .iter()
@@ -448,7 +446,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
-    let (g, format) = load::load(&a.model)?;
+    let (g, format, _) = load::load(&a.model)?;
     let mut s = String::new();
     use std::fmt::Write;
     if let Some(m) = load::read_ascend(&a.model)? {
@@ -574,7 +572,7 @@ fn gather_inputs(g: &senetc_ir::Graph, specs: &[String]) -> Result<Vec<senetc_ir
 }
 
 fn run(a: RunArgs) -> Result<()> {
-    let (mut g, _) = load::load(&a.model)?;
+    let (mut g, _, _) = load::load(&a.model)?;
     optimize(&mut g, &a.opt, Target::Cpu)?;
     let inputs = gather_inputs(&g, &a.inputs)?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
@@ -604,7 +602,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     if a.runs == 0 || a.batch == 0 {
         return Err(UsageError("--runs and --batch must be at least 1".into()).into());
     }
-    let (mut g, _) = load::load(&a.model)?;
+    let (mut g, _, _) = load::load(&a.model)?;
     let t = Instant::now();
     optimize(&mut g, &a.opt, Target::Cpu)?;
     let symbolic = g.inputs().iter().any(|&id| g.node(id).outputs[0].shape.0.iter().any(|d| d.known().is_none()));

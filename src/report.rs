@@ -50,6 +50,8 @@ pub struct Report {
     pub model: String,
     /// Its format.
     pub format: crate::load::Format,
+    /// What the importer did to the model (training constructs resolved, what a file held).
+    pub import_notes: Vec<String>,
     /// The target.
     pub target: String,
     /// What was emitted.

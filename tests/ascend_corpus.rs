@@ -73,7 +73,7 @@ fn every_model_round_trips_through_om() {
     let dump_dir = std::env::var_os("SENETC_OM_DIR").map(PathBuf::from);
     let mut report = Vec::new();
     for c in cases() {
-        let g = senetc_frontends::onnx::import(&c.model).unwrap_or_else(|e| panic!("{}: {e}", c.label));
+        let g = senetc_frontends::import_graph(&c.model).unwrap_or_else(|e| panic!("{}: {e}", c.label));
         let x = senetc::npy::read_npy(&c.input).unwrap();
         let want = senetc::npy::read_npy(&c.expected).unwrap();
         for mode in [PrecisionMode::ForceFp32, PrecisionMode::ForceFp16] {
@@ -129,7 +129,7 @@ fn optimized_models_lower_fused_ops_to_fusion_groups() {
         if !dir.join("meta.json").exists() {
             continue;
         }
-        let mut g: Graph = senetc_frontends::onnx::import(&model).unwrap();
+        let mut g: Graph = senetc_frontends::import_graph(&model).unwrap();
         PassManager::new(PassOptions::default()).unwrap().run(&mut g, None).unwrap_or_else(|e| panic!("{label}: optimize: {e}"));
         let fused = stats::op_histogram(&g).get("squeeze_excite").copied().unwrap_or(0);
         let x = senetc::npy::read_npy(&dir.join("input.npy")).unwrap();

@@ -37,7 +37,7 @@ fn every_corpus_model_imports_with_right_shapes_and_counts() {
     let models = common::corpus_onnx_models(&root);
     assert!(models.len() >= 9, "expected the corpus' ONNX models, found {}", models.len());
     for (label, path) in models {
-        let g = senetc_frontends::onnx::import(&path).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let g = senetc_frontends::import_graph(&path).unwrap_or_else(|e| panic!("{label}: {e}"));
         // Output: [batch, classes].
         let classes = match path.parent().unwrap().join("meta.json") {
             m if m.exists() => serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(m).unwrap()).unwrap()["classes"].as_u64().unwrap() as usize,
@@ -73,7 +73,7 @@ fn bn_count_matches_meta() {
             continue;
         }
         let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
-        let g = senetc_frontends::onnx::import(&path).unwrap();
+        let g = senetc_frontends::import_graph(&path).unwrap();
         let bn = stats::op_histogram(&g).get("batch_norm").copied().unwrap_or(0);
         assert_eq!(bn as u64, meta["batchnorm"].as_u64().unwrap(), "{label}");
         // torch counts parameters, not BN running statistics (buffers): add those.
@@ -94,10 +94,10 @@ fn bn_count_matches_meta() {
 fn text_and_onnx_round_trips_are_exact_and_deterministic() {
     let Some(root) = common::corpus() else { return };
     for (label, path) in common::corpus_onnx_models(&root) {
-        let g = senetc_frontends::onnx::import(&path).unwrap();
+        let g = senetc_frontends::import_graph(&path).unwrap();
         let t1 = text::print(&g);
         // Same input, byte-identical text.
-        let again = text::print(&senetc_frontends::onnx::import(&path).unwrap());
+        let again = text::print(&senetc_frontends::import_graph(&path).unwrap());
         assert_eq!(t1, again, "{label}: import is not deterministic");
         // IR -> text -> IR.
         let parsed = text::parse(&t1, &g.weights()).unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -107,7 +107,7 @@ fn text_and_onnx_round_trips_are_exact_and_deterministic() {
         let bytes2 = senetc_codegen::onnx_export::export(&g).unwrap();
         assert!(bytes == bytes2, "{label}: ONNX export is not deterministic");
         let dir = tempdir(&label);
-        let back = senetc_frontends::onnx::import_bytes(&bytes, &dir, Path::new("reexport.onnx")).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let back = senetc_frontends::onnx::import_bytes(&bytes, &dir, Path::new("reexport.onnx")).map(|(g, _)| g).unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_same_text(&text::print(&back), &t1, &format!("{label}: ONNX round trip"));
     }
 }
@@ -128,11 +128,11 @@ fn external_data_outside_the_model_folder_is_refused() {
         }
         let p = dir.join(format!("escape{i}.onnx"));
         std::fs::write(&p, m.write_to_bytes().unwrap()).unwrap();
-        let err = senetc_frontends::onnx::import(&p).expect_err(loc).to_string();
+        let err = senetc_frontends::import_graph(&p).expect_err(loc).to_string();
         assert!(err.contains("outside the model's folder"), "{loc}: {err}");
     }
     // The genuine file beside the model loads.
-    let g = senetc_frontends::onnx::import(&src).unwrap();
+    let g = senetc_frontends::import_graph(&src).unwrap();
     assert!(stats::param_count(&g) > 0);
 }
 
@@ -158,12 +158,12 @@ fn assert_same_text(actual: &str, expected: &str, what: &str) {
 fn optimized_graphs_round_trip_through_onnx_functions() {
     let Some(root) = common::corpus() else { return };
     for (label, path) in common::corpus_onnx_models(&root) {
-        let mut g = senetc_frontends::onnx::import(&path).unwrap();
+        let mut g = senetc_frontends::import_graph(&path).unwrap();
         senetc_passes::PassManager::new(senetc_passes::PassOptions::default()).unwrap().run(&mut g, None).unwrap();
         let t1 = text::print(&g);
         assert!(t1.contains("squeeze_excite") || label.contains("mobilenet"), "{label}: nothing fused");
         let bytes = senetc_codegen::onnx_export::export(&g).unwrap();
-        let back = senetc_frontends::onnx::import_bytes(&bytes, &tempdir(&label), Path::new("optimized.onnx")).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let back = senetc_frontends::onnx::import_bytes(&bytes, &tempdir(&label), Path::new("optimized.onnx")).map(|(g, _)| g).unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_same_text(&text::print(&back), &t1, &format!("{label}: optimized ONNX round trip"));
     }
 }

@@ -9,7 +9,7 @@ use senetc_ir::Tensor;
 use std::path::Path;
 
 fn check(label: &str, model: &Path, input: &Path, expected: &Path, threads: usize) {
-    let g = senetc_frontends::onnx::import(model).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let g = senetc_frontends::import_graph(model).unwrap_or_else(|e| panic!("{label}: {e}"));
     let x = senetc::npy::read_npy(input).unwrap();
     let want = senetc::npy::read_npy(expected).unwrap();
     let mut plan = CpuPlan::new(&g, &[x.shape().to_vec()], threads).unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -51,7 +51,7 @@ fn every_corpus_model_matches_its_framework() {
 #[test]
 fn memory_plan_reuses_buffers() {
     let Some(root) = common::corpus() else { return };
-    let g = senetc_frontends::onnx::import(&root.join("models/seresnext50_32x4d/model.onnx")).unwrap();
+    let g = senetc_frontends::import_graph(&root.join("models/seresnext50_32x4d/model.onnx")).unwrap();
     let plan = CpuPlan::new(&g, &[vec![1, 3, 224, 224]], 1).unwrap();
     // The largest live set of SE-ResNeXt50 at batch 1 is a few 256x56x56 maps (~3.2 MB each);
     // without reuse the intermediates add up to over 100 MB.
@@ -62,7 +62,7 @@ fn memory_plan_reuses_buffers() {
 #[test]
 fn batch_is_bound_at_plan_time() {
     let Some(root) = common::corpus() else { return };
-    let g = senetc_frontends::onnx::import(&root.join("models/seresnet110_cifar/model.onnx")).unwrap();
+    let g = senetc_frontends::import_graph(&root.join("models/seresnet110_cifar/model.onnx")).unwrap();
     let x = senetc::npy::read_npy(&root.join("models/seresnet110_cifar/input.npy")).unwrap();
     let one = CpuPlan::new(&g, &[vec![1, 3, 32, 32]], 2).unwrap().run(std::slice::from_ref(&x)).unwrap();
     // The same image twice in a batch of 2 gives the batch-1 answer twice.

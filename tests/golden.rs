@@ -16,7 +16,7 @@ fn onnx_importer_goldens() {
     for case in &cases {
         let sir = case.with_extension("sir");
         let err = case.with_extension("err");
-        let result = senetc_frontends::onnx::import(case);
+        let result = senetc_frontends::import_graph(case);
         let outcome = match (result, err.exists()) {
             (Ok(g), false) => {
                 let text = senetc_ir::text::print(&g);

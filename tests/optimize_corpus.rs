@@ -20,7 +20,7 @@ const PEERS: &[(&str, [usize; 3])] = &[
 ];
 
 fn optimize(path: &Path, mode: PrecisionMode) -> Graph {
-    let mut g = senetc_frontends::onnx::import(path).unwrap();
+    let mut g = senetc_frontends::import_graph(path).unwrap();
     let options = PassOptions { verify_each: true, precision: PrecisionOptions { mode, ..Default::default() }, ..Default::default() };
     PassManager::new(options).unwrap().run(&mut g, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     g
@@ -96,7 +96,7 @@ fn fp16_modes_stay_within_one_percent() {
 
 #[test]
 fn numeric_check_names_the_first_diverging_node() {
-    let g = senetc_frontends::onnx::import(&common::repo("models/tiny_se_resnet.onnx")).unwrap();
+    let g = senetc_frontends::import_graph(&common::repo("models/tiny_se_resnet.onnx")).unwrap();
     assert!(senetc::numeric::check(&g, &g).is_ok());
     // Corrupt one weight: the check must blame the conv that uses it.
     let mut bad = g.clone();

@@ -1,57 +1,74 @@
-//! Importers: each turns one model format into senetc IR and nothing else.
+//! senetc's importers: one crate per format in the folders beside this one (`import/` is
+//! the layer they share), and the one entry point, [`import`], that recognises a model's
+//! format and runs its importer. Each importer produces IR and nothing else.
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
-pub mod onnx;
+pub use senetc_import::{FrontendError, ImportNotes, Problem};
 
-use std::path::PathBuf;
+use senetc_ir::Graph;
+use std::path::{Path, PathBuf};
 
-/// One thing in a model the importer cannot take, with where it is.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
-    /// Node name (or value name for inputs and initializers).
-    pub node: String,
-    /// Op type, or what kind of thing it is.
-    pub op: String,
-    /// What is missing or wrong.
-    pub what: String,
+/// The model formats senetc reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// ONNX protobuf.
+    Onnx,
 }
 
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.node.is_empty() {
-            write!(f, "{}: {}", self.op, self.what)
-        } else {
-            write!(f, "node {:?} ({}): {}", self.node, self.op, self.what)
+impl Format {
+    /// Lower-case name, as reports print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Onnx => "onnx",
         }
     }
 }
 
-/// Why a model could not be imported.
-#[derive(Debug, thiserror::Error)]
-pub enum FrontendError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The file is not a valid model of its format.
-    #[error("{path}: not a valid model: {msg}")]
-    Decode {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        msg: String,
-    },
-    /// The model uses things senetc does not support, or is inconsistent; all are listed.
-    #[error("{path}: {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
-    Unsupported {
-        /// The file.
-        path: PathBuf,
-        /// Every problem found.
-        problems: Vec<Problem>,
-    },
+/// Settings of an import that the model file does not carry.
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// Weights to bind by name onto the model's graph (`--weights`).
+    pub weights: Option<PathBuf>,
 }
+
+/// An imported model.
+#[derive(Debug)]
+pub struct Imported {
+    /// The graph, verified.
+    pub graph: Graph,
+    /// The format it was read from.
+    pub format: Format,
+    /// What the importer did and found, for the report.
+    pub notes: ImportNotes,
+}
+
+/// Which format `path` holds.
+pub fn detect(path: &Path) -> Result<Format, FrontendError> {
+    let meta = std::fs::metadata(path).map_err(|source| FrontendError::Io { path: path.to_path_buf(), source })?;
+    if meta.is_dir() {
+        return Err(FrontendError::decode(path, "is a folder, expected a model file"));
+    }
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("onnx") => Ok(Format::Onnx),
+        _ => Err(FrontendError::decode(path, "unknown model format (senetc reads .onnx, .om, .air)")),
+    }
+}
+
+/// Import the model at `path`.
+pub fn import(path: &Path, options: &ImportOptions) -> Result<Imported, FrontendError> {
+    let format = detect(path)?;
+    let (graph, notes) = match format {
+        Format::Onnx => senetc_onnx::import(path)?,
+    };
+    let _ = options;
+    Ok(Imported { graph, format, notes })
+}
+
+/// [`import`] with default options, keeping only the graph.
+pub fn import_graph(path: &Path) -> Result<Graph, FrontendError> {
+    Ok(import(path, &ImportOptions::default())?.graph)
+}
+
+/// The ONNX importer, for callers that import from memory.
+pub use senetc_onnx as onnx;

@@ -1,6 +1,6 @@
 //! The pass manager: a registry of named passes with `-O` levels, pipelines chosen by
 //! level or by name, and instruments (IR dumps after passes, timing, the verifier after
-//! every pass, a numeric check after every pass).
+//! every pass, and on request a numeric check after every pass).
 
 use crate::{cleanup, const_fold, fusion, precision, PassError};
 use senetc_ir::{stats, text, verify, Graph};
@@ -56,7 +56,7 @@ pub struct PassOptions {
     pub dump_after: Option<String>,
     /// Where dumps go.
     pub dump_dir: Option<PathBuf>,
-    /// Run the verifier after every pass (always on in debug builds).
+    /// After every pass, also check numerically (the verifier runs after every pass anyway).
     pub verify_each: bool,
     /// Mixed precision.
     pub precision: precision::PrecisionOptions,
@@ -136,16 +136,14 @@ impl PassManager {
     /// pass that changed it and returns a description of any numeric divergence.
     pub fn run(&self, g: &mut Graph, mut check: Option<NumericCheck<'_>>) -> Result<Vec<PassRecord>, PassError> {
         let mut records = Vec::new();
-        let verify_each = self.options.verify_each || cfg!(debug_assertions);
         for (i, pass) in self.pipeline.iter().enumerate() {
             let before = check.as_ref().map(|_| g.clone());
             let t = Instant::now();
             let mut report = PassReport::default();
             (pass.run)(g, &self.options, &mut report)?;
             let millis = t.elapsed().as_secs_f64() * 1e3;
-            if verify_each {
-                verify(g).map_err(|source| PassError::Invalid { pass: pass.name.into(), source })?;
-            }
+            // Structural and type checks are cheap next to any pass: always on.
+            verify(g).map_err(|source| PassError::Invalid { pass: pass.name.into(), source })?;
             if let (Some(check), Some(before)) = (check.as_mut(), before) {
                 if report.changes > 0 {
                     check(&before, g).map_err(|detail| PassError::Numeric { pass: pass.name.into(), detail })?;

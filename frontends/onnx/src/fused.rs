@@ -4,8 +4,8 @@
 //! export imports back as the same IR.
 
 use super::ops::Entry;
-use super::value::Val;
 use super::Importer;
+use senetc_import::Val;
 use onnx_protobuf::NodeProto;
 use senetc_ir::ops::{AddAct, AttrValue, Conv, FusedAct, SqueezeExcite};
 use senetc_ir::text::lexer::Lexer;

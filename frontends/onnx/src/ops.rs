@@ -1,11 +1,11 @@
 //! The ONNX op table: one entry per op type, with the attributes it accepts, an
 //! opset-aware check of attribute values, and the converter to IR.
 
-use super::value::{SymInt, Val};
 use super::{tensor, Importer};
+use senetc_import::{gather_ints, int_binary, reshape_target, slice_ints, IntOp, SymInt, Val};
 use onnx_protobuf::{AttributeProto, NodeProto};
 use senetc_ir::ops::*;
-use senetc_ir::{Dim, Op, Tensor};
+use senetc_ir::{Op, Tensor};
 
 type Convert = fn(&mut Importer, &NodeProto) -> Result<Vec<Val>, String>;
 type Check = fn(&NodeProto, i64) -> Result<(), String>;
@@ -200,28 +200,14 @@ enum BinKind {
 fn binary(imp: &mut Importer, n: &NodeProto, kind: BinKind) -> Result<Vec<Val>, String> {
     let (a, b) = (req(n, 0)?, req(n, 1)?);
     // Shape arithmetic on static integers is evaluated here.
-    if let (Some((x, xs)), Some((y, ys))) = (imp.val(a)?.sym_ints(), imp.val(b)?.sym_ints()) {
-        if x.len() == y.len() || x.len() == 1 || y.len() == 1 {
-            let len = x.len().max(y.len());
-            let get = |v: &Vec<SymInt>, i: usize| v[if v.len() == 1 { 0 } else { i }].clone();
-            let mut out = Vec::with_capacity(len);
-            for i in 0..len {
-                match (get(&x, i), get(&y, i)) {
-                    (SymInt::Int(p), SymInt::Int(q)) => out.push(SymInt::Int(match kind {
-                        BinKind::Add => p + q,
-                        BinKind::Sub => p - q,
-                        BinKind::Mul => p * q,
-                        BinKind::Div if q != 0 => p.div_euclid(q),
-                        BinKind::Div => return Err("integer division by zero in shape arithmetic".into()),
-                    })),
-                    (s @ SymInt::Sym(_), SymInt::Int(1)) if matches!(kind, BinKind::Mul | BinKind::Div) => out.push(s),
-                    (SymInt::Int(1), s @ SymInt::Sym(_)) if matches!(kind, BinKind::Mul) => out.push(s),
-                    (s @ SymInt::Sym(_), SymInt::Int(0)) if matches!(kind, BinKind::Add | BinKind::Sub) => out.push(s),
-                    _ => return Err("shape arithmetic on a symbolic dim that senetc cannot fold".into()),
-                }
-            }
-            return one(Val::Ints { v: out, scalar: xs && ys });
-        }
+    let int_op = match kind {
+        BinKind::Add => IntOp::Add,
+        BinKind::Sub => IntOp::Sub,
+        BinKind::Mul => IntOp::Mul,
+        BinKind::Div => IntOp::Div,
+    };
+    if let Some(v) = int_binary(int_op, imp.val(a)?, imp.val(b)?) {
+        return one(v?);
     }
     let op = match kind {
         BinKind::Add => Op::Add(Add {}),
@@ -301,20 +287,8 @@ fn reshape(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let (x, s) = (req(n, 0)?, req(n, 1)?);
     let allowzero = ai(n, "allowzero", 0) != 0;
     let (target, _) = imp.val(s)?.sym_ints().ok_or("Reshape's shape must be computable at import")?;
-    let in_shape = imp.shape_of(x)?;
-    let syms = target.iter().filter(|t| matches!(t, SymInt::Sym(_))).count();
-    let mut shape = Vec::with_capacity(target.len());
-    for (i, t) in target.iter().enumerate() {
-        shape.push(match t {
-            SymInt::Int(v) => *v,
-            // A symbol in the target: copy it from the input when it stands at the same place,
-            // otherwise let reshape infer it.
-            SymInt::Sym(s) if !allowzero && in_shape.get(i) == Some(&Dim::Sym(s.clone())) => 0,
-            SymInt::Sym(_) if syms == 1 && !target.contains(&SymInt::Int(-1)) => -1,
-            SymInt::Sym(s) => return Err(format!("reshape target depends on the symbolic dim {s} in a way senetc cannot express")),
-        });
-    }
-    if let Val::Const { tensor, name, .. } = imp.val(x)?.clone() {
+    let shape = reshape_target(&imp.shape_of(x)?, &target, allowzero)?;
+    if let Val::Const { tensor, name } = imp.val(x)?.clone() {
         let out = Reshape { shape: shape.clone(), allowzero }.output_shape(&senetc_ir::Shape::known(tensor.shape()))?;
         if let Some(dims) = out.as_known() {
             return one(Val::constant(tensor.reshaped(dims).map_err(|e| e.to_string())?, name));
@@ -452,7 +426,7 @@ fn cast(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let to = tensor::dtype(ai(n, "to", 0) as i32).ok_or_else(|| format!("Cast to type {} is not supported", ai(n, "to", 0)))?;
     match imp.val(x)?.clone() {
         Val::Ints { v, scalar } if !to.is_float() => one(Val::Ints { v, scalar }),
-        Val::Const { tensor, name, .. } => one(Val::constant(tensor.cast(to), name)),
+        Val::Const { tensor, name } => one(Val::constant(tensor.cast(to), name)),
         _ => unary(imp, n, Op::Cast(Cast { to })),
     }
 }
@@ -474,13 +448,7 @@ fn gather(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     if ai(n, "axis", 0) != 0 {
         return Err("Gather on a shape value must use axis 0".into());
     }
-    let mut out = Vec::new();
-    for i in ix {
-        let SymInt::Int(i) = i else { return Err("symbolic Gather index".into()) };
-        let j = if i < 0 { i + v.len() as i64 } else { i };
-        out.push(v.get(j as usize).cloned().ok_or_else(|| format!("Gather index {i} out of range"))?);
-    }
-    one(Val::Ints { v: out, scalar })
+    one(Val::Ints { v: gather_ints(&v, &ix).map_err(|e| format!("Gather: {e}"))?, scalar })
 }
 
 fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
@@ -494,9 +462,6 @@ fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     if starts.len() != 1 || ends.len() != 1 || steps != [1] {
         return Err("only a unit-step 1-D Slice of a shape value is supported".into());
     }
-    let len = v.len() as i64;
-    let clampi = |x: i64| (if x < 0 { x + len } else { x }).clamp(0, len) as usize;
-    let (s, e) = (clampi(starts[0]), clampi(ends[0]));
-    one(Val::Ints { v: v.get(s..e.max(s)).unwrap_or(&[]).to_vec(), scalar: false })
+    one(Val::Ints { v: slice_ints(&v, starts[0], ends[0], 1)?, scalar: false })
 }
 

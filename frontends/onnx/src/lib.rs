@@ -7,25 +7,30 @@
 //! ONNX passes as constant inputs (Reshape's shape, Clip's bounds, axes, pads) become
 //! attributes.
 
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used)]
+
 mod fused;
 mod ops;
 mod tensor;
-mod value;
 
 pub use tensor::dtype as dtype_from_onnx;
 
-use crate::{FrontendError, Problem};
-use onnx_protobuf::{Message, ModelProto, NodeProto};
+use onnx_protobuf::{Message, ModelProto};
+use senetc_import::files::FolderFiles;
+use senetc_import::{Builder, FrontendError, ImportNotes, Problem, Val};
 use senetc_ir::{Dim, Graph, Shape, TensorType};
-use std::collections::HashMap;
 use std::path::Path;
-use value::Val;
 
 /// Oldest and newest default-domain opset the importer accepts.
 pub const OPSETS: (i64, i64) = (11, 21);
 
+/// Operator domains a model may declare without using them: tf2onnx declares
+/// `ai.onnx.ml` in every file, and senetc's own exports declare `senetc` (its functions).
+const IGNORED_DOMAINS: &[&str] = &["ai.onnx.ml"];
+
 /// Import the ONNX model at `path`.
-pub fn import(path: &Path) -> Result<Graph, FrontendError> {
+pub fn import(path: &Path) -> Result<(Graph, ImportNotes), FrontendError> {
     let bytes = std::fs::read(path).map_err(|source| FrontendError::Io { path: path.to_path_buf(), source })?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     import_bytes(&bytes, dir, path)
@@ -33,62 +38,66 @@ pub fn import(path: &Path) -> Result<Graph, FrontendError> {
 
 /// Import an ONNX model from memory; external data is resolved inside `dir`; `path` names
 /// the model in errors.
-pub fn import_bytes(bytes: &[u8], dir: &Path, path: &Path) -> Result<Graph, FrontendError> {
-    let model = ModelProto::parse_from_bytes(bytes)
-        .map_err(|e| FrontendError::Decode { path: path.to_path_buf(), msg: e.to_string() })?;
-    let mut imp = Importer::new(&model, dir);
+pub fn import_bytes(bytes: &[u8], dir: &Path, path: &Path) -> Result<(Graph, ImportNotes), FrontendError> {
+    let model = ModelProto::parse_from_bytes(bytes).map_err(|e| FrontendError::decode(path, format!("not a valid ONNX model: {e}")))?;
     let unsupported = |problems| FrontendError::Unsupported { path: path.to_path_buf(), problems };
-    if !imp.problems.is_empty() {
-        return Err(unsupported(imp.problems));
+    let mut imp = Importer::new(&model, dir);
+    if imp.problems().is_empty() {
+        imp.check_support(&model);
     }
-    imp.check_support(&model);
-    if !imp.problems.is_empty() {
-        return Err(unsupported(imp.problems));
+    if !imp.problems().is_empty() {
+        return Err(unsupported(imp.b.problems().to_vec()));
     }
-    let graph = imp.run(model);
-    if !imp.problems.is_empty() {
-        return Err(unsupported(imp.problems));
-    }
-    let g = graph.map_err(|p| unsupported(vec![p]))?;
-    Ok(g)
+    imp.run(model);
+    imp.b.finish().map_err(unsupported)
 }
 
+/// The ONNX importer: the shared [`Builder`] plus what is ONNX's own.
 pub(crate) struct Importer {
-    g: Graph,
-    vals: HashMap<String, Val>,
-    /// Constants already placed in the graph, by weight name.
-    weights: HashMap<String, senetc_ir::Outlet>,
+    b: Builder,
     opset: i64,
-    ext: tensor::ExternalFiles,
-    problems: Vec<Problem>,
+    ext: FolderFiles,
+}
+
+impl std::ops::Deref for Importer {
+    type Target = Builder;
+    fn deref(&self) -> &Builder {
+        &self.b
+    }
+}
+
+impl std::ops::DerefMut for Importer {
+    fn deref_mut(&mut self) -> &mut Builder {
+        &mut self.b
+    }
+}
+
+impl AsMut<Builder> for Importer {
+    fn as_mut(&mut self) -> &mut Builder {
+        &mut self.b
+    }
 }
 
 impl Importer {
     fn new(model: &ModelProto, dir: &Path) -> Importer {
         let name = model.graph.as_ref().map(|g| g.name.clone()).unwrap_or_default();
-        let mut imp = Importer {
-            g: Graph::new(name),
-            vals: HashMap::new(),
-            weights: HashMap::new(),
-            opset: 0,
-            ext: tensor::ExternalFiles::new(dir),
-            problems: Vec::new(),
-        };
-        let problem = |what: String| Problem { node: String::new(), op: "model".into(), what };
+        let mut imp = Importer { b: Builder::new(name), opset: 0, ext: FolderFiles::new(dir) };
+        let problem = |what: String| Problem::new("", "model", what);
         for o in &model.opset_import {
             match o.domain.as_str() {
                 "" | "ai.onnx" => imp.opset = o.version,
                 fused::DOMAIN if o.version == 1 => {}
-                d => imp.problems.push(problem(format!("unsupported operator domain {d:?} (version {})", o.version))),
+                d if IGNORED_DOMAINS.contains(&d) => {}
+                d => imp.b.problem(problem(format!("unsupported operator domain {d:?} (version {})", o.version))),
             }
         }
         if imp.opset == 0 {
-            imp.problems.push(problem("no default-domain opset import".into()));
+            imp.b.problem(problem("no default-domain opset import".into()));
         } else if imp.opset < OPSETS.0 || imp.opset > OPSETS.1 {
-            imp.problems.push(problem(format!("opset {} is outside the supported {}..={}", imp.opset, OPSETS.0, OPSETS.1)));
+            imp.b.problem(problem(format!("opset {} is outside the supported {}..={}", imp.opset, OPSETS.0, OPSETS.1)));
         }
         if model.graph.is_none() {
-            imp.problems.push(problem("the model has no graph".into()));
+            imp.b.problem(problem("the model has no graph".into()));
         }
         imp
     }
@@ -97,99 +106,65 @@ impl Importer {
     fn check_support(&mut self, model: &ModelProto) {
         let Some(graph) = model.graph.as_ref() else { return };
         for n in &graph.node {
-            let p = |what: String| Problem { node: n.name.clone(), op: n.op_type.clone(), what };
+            let p = |what: String| Problem::new(n.name.as_str(), n.op_type.as_str(), what);
             let entry = match n.domain.as_str() {
                 "" | "ai.onnx" => ops::lookup(&n.op_type),
                 fused::DOMAIN => fused::lookup(&n.op_type),
                 d => {
-                    self.problems.push(p(format!("unsupported domain {d:?}")));
+                    self.b.problem(p(format!("unsupported domain {d:?}")));
                     continue;
                 }
             };
             match entry {
-                None => self.problems.push(p("unsupported op".into())),
+                None => self.b.problem(p("unsupported op".into())),
                 Some(entry) => {
                     for a in &n.attribute {
                         if !entry.attrs.contains(&a.name.as_str()) {
-                            self.problems.push(p(format!("unsupported attribute {:?}", a.name)));
+                            self.b.problem(p(format!("unsupported attribute {:?}", a.name)));
                         }
                     }
                     if let Err(what) = (entry.check)(n, self.opset) {
-                        self.problems.push(p(what));
+                        self.b.problem(p(what));
                     }
                 }
             }
         }
     }
 
-    fn run(&mut self, mut model: ModelProto) -> Result<Graph, Problem> {
-        let Some(graph) = model.graph.as_mut() else {
-            return Err(Problem { node: String::new(), op: "model".into(), what: "no graph".into() });
-        };
+    fn run(&mut self, mut model: ModelProto) {
+        let Some(graph) = model.graph.as_mut() else { return };
         for init in &mut graph.initializer {
             let name = init.name.clone();
             match tensor::convert(init, &mut self.ext) {
-                Ok(t) => {
-                    self.vals.insert(name.clone(), Val::constant(t, name));
-                }
-                Err(what) => self.problems.push(Problem { node: name, op: "initializer".into(), what }),
+                Ok(t) => self.b.define(name.clone(), Val::constant(t, name)),
+                Err(what) => self.b.problem(Problem::new(name, "initializer", what)),
             }
         }
         for input in &graph.input {
-            if self.vals.contains_key(&input.name) {
+            if self.b.has(&input.name) {
                 continue; // an initializer listed as an input (IR version < 4)
             }
             match input_type(input) {
                 Ok(ty) => {
-                    let o = self.g.add_input(input.name.clone(), ty);
-                    self.vals.insert(input.name.clone(), Val::Dyn(o));
+                    self.b.input(input.name.clone(), ty);
                 }
-                Err(what) => self.problems.push(Problem { node: input.name.clone(), op: "input".into(), what }),
+                Err(what) => self.b.problem(Problem::new(input.name.as_str(), "input", what)),
             }
         }
         let nodes = std::mem::take(&mut graph.node);
         for n in &nodes {
-            if n.input.iter().any(|i| matches!(self.vals.get(i), Some(Val::Poison))) {
-                self.poison(n);
-                continue;
-            }
             let entry = if n.domain == fused::DOMAIN { fused::lookup(&n.op_type) } else { ops::lookup(&n.op_type) };
-            let result = entry
-                .ok_or_else(|| "unsupported op".to_string())
-                .and_then(|entry| (entry.convert)(self, n));
-            match result {
-                Ok(vals) => {
-                    for (name, v) in n.output.iter().zip(vals) {
-                        if !name.is_empty() {
-                            self.vals.insert(name.clone(), v);
-                        }
-                    }
-                }
-                Err(what) => {
-                    self.problems.push(Problem { node: n.name.clone(), op: n.op_type.clone(), what });
-                    self.poison(n);
-                }
-            }
+            let inputs: Vec<&str> = n.input.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+            let outputs: Vec<&str> = n.output.iter().map(String::as_str).collect();
+            let Some(entry) = entry else {
+                self.b.problem(Problem::new(n.name.as_str(), n.op_type.as_str(), "unsupported op"));
+                self.b.poison(&outputs);
+                continue;
+            };
+            senetc_import::convert(self, &n.name, &n.op_type, &inputs, &outputs, |imp| (entry.convert)(imp, n));
         }
         for out in &graph.output {
-            let p = |what: String| Problem { node: out.name.clone(), op: "output".into(), what };
-            match self.outlet(&out.name) {
-                Ok(o) => self.g.add_output(out.name.clone(), o),
-                Err(what) => {
-                    if !matches!(self.vals.get(&out.name), Some(Val::Poison)) {
-                        self.problems.push(p(what));
-                    }
-                }
-            }
-        }
-        let g = std::mem::take(&mut self.g);
-        senetc_ir::verify(&g).map_err(|e| Problem { node: String::new(), op: "graph".into(), what: e.to_string() })?;
-        Ok(g)
-    }
-
-    fn poison(&mut self, n: &NodeProto) {
-        for o in &n.output {
-            self.vals.insert(o.clone(), Val::Poison);
+            self.b.output(&out.name, &out.name);
         }
     }
 }

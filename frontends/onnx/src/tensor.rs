@@ -2,10 +2,8 @@
 
 use onnx_protobuf::tensor_proto::DataLocation;
 use onnx_protobuf::TensorProto;
-use senetc_ir::{Buffer, DType, Storage, Tensor};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use senetc_import::files::FolderFiles;
+use senetc_ir::{Buffer, DType, Tensor};
 
 /// ONNX `TensorProto.DataType` to IR dtype.
 pub fn dtype(code: i32) -> Option<DType> {
@@ -23,44 +21,8 @@ pub fn dtype(code: i32) -> Option<DType> {
     })
 }
 
-/// Memory maps of external data files, shared by every tensor that points into them.
-pub struct ExternalFiles {
-    dir: PathBuf,
-    maps: HashMap<PathBuf, Arc<dyn Storage>>,
-}
-
-impl ExternalFiles {
-    /// External data is resolved relative to `dir`, the model's folder, and must stay inside it.
-    pub fn new(dir: &Path) -> ExternalFiles {
-        ExternalFiles { dir: dir.to_path_buf(), maps: HashMap::new() }
-    }
-
-    fn open(&mut self, location: &str) -> Result<Arc<dyn Storage>, String> {
-        let rel = Path::new(location);
-        if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-            return Err(format!("external data location {location:?} is outside the model's folder"));
-        }
-        let path = self.dir.join(rel);
-        let dir = self.dir.canonicalize().map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        let real = path.canonicalize().map_err(|e| format!("external data {}: {e}", path.display()))?;
-        if !real.starts_with(&dir) {
-            return Err(format!("external data {location:?} resolves outside the model's folder"));
-        }
-        if let Some(m) = self.maps.get(&real) {
-            return Ok(m.clone());
-        }
-        let file = std::fs::File::open(&real).map_err(|e| format!("external data {}: {e}", real.display()))?;
-        // Safety: the file is opened read-only and senetc never writes to it while the map lives;
-        // a concurrent external writer is outside what any model loader can defend against.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("mapping {}: {e}", real.display()))?;
-        let arc: Arc<dyn Storage> = Arc::new(map);
-        self.maps.insert(real, arc.clone());
-        Ok(arc)
-    }
-}
-
 /// Convert a TensorProto, taking its raw bytes without copying them.
-pub fn convert(t: &mut TensorProto, ext: &mut ExternalFiles) -> Result<Tensor, String> {
+pub fn convert(t: &mut TensorProto, ext: &mut FolderFiles) -> Result<Tensor, String> {
     let dt = dtype(t.data_type).ok_or_else(|| format!("unsupported tensor data type {}", t.data_type))?;
     let mut shape = Vec::with_capacity(t.dims.len());
     for &d in &t.dims {
@@ -85,7 +47,7 @@ pub fn convert(t: &mut TensorProto, ext: &mut ExternalFiles) -> Result<Tensor, S
         if len != want {
             return Err(format!("external data length {len} but {dt}{shape:?} needs {want} bytes"));
         }
-        let storage = ext.open(&location)?;
+        let storage = ext.open(&location).map_err(|e| format!("external data: {e}"))?;
         let buf = Buffer::window(storage, offset, len)
             .ok_or_else(|| format!("external data {location:?} is shorter than offset {offset} + length {len}"))?;
         return Tensor::new(dt, shape, buf).map_err(|e| e.to_string());
