@@ -160,7 +160,7 @@ fn pass_flags_work() {
     assert!(err.contains("fuse-se") && err.contains("fold-bn"), "{err}");
     let mut dumps: Vec<String> = std::fs::read_dir(&dump).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     dumps.sort();
-    assert_eq!(dumps.first().map(String::as_str), Some("01-eliminate-identity.sir"), "{dumps:?}");
+    assert_eq!(dumps.first().map(String::as_str), Some("01-canonicalize-layout.sir"), "{dumps:?}");
     assert!(dumps.iter().any(|d| d.ends_with("-fuse-se.sir")), "{dumps:?}");
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("squeeze_excite"), "{text}");

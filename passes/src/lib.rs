@@ -9,6 +9,7 @@ mod bn_fold;
 mod cleanup;
 mod const_fold;
 pub mod fusion;
+mod layout;
 mod manager;
 pub mod precision;
 mod util;

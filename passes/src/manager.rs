@@ -2,7 +2,7 @@
 //! level or by name, and instruments (IR dumps after passes, timing, the verifier after
 //! every pass, and on request a numeric check after every pass).
 
-use crate::{cleanup, const_fold, fusion, precision, PassError};
+use crate::{cleanup, const_fold, fusion, layout, precision, PassError};
 use senetc_ir::{stats, text, verify, Graph};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -81,6 +81,7 @@ impl Default for PassOptions {
 
 #[rustfmt::skip]
 static REGISTRY: &[PassInfo] = &[
+    PassInfo { name: "canonicalize-layout",   opt_level: 0, description: "NCHW activations and OIHW filters everywhere: NHWC ops and tf2onnx transposes become NCHW, transposes cancel", run: |g, _, r| { layout::canonicalize_layout(g, r); Ok(()) } },
     PassInfo { name: "eliminate-identity",    opt_level: 1, description: "remove identity, dropout, same-type casts and shape-preserving reshapes", run: |g, _, r| { cleanup::eliminate_identity(g, r); Ok(()) } },
     PassInfo { name: "fold-constants",        opt_level: 1, description: "evaluate ops whose operands are all constants",                          run: |g, _, r| { const_fold::fold_constants(g, r); Ok(()) } },
     PassInfo { name: "canonicalize-reshapes", opt_level: 1, description: "collapse chains of reshape/flatten/squeeze/unsqueeze into one reshape",   run: |g, _, r| { cleanup::canonicalize_reshapes(g, r); Ok(()) } },

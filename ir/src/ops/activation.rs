@@ -45,6 +45,9 @@ macro_rules! activation {
             fn flops(&self, _: &[&[usize]], out: &[usize]) -> u64 {
                 $flops * super::numel(out) as u64
             }
+            fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+                super::Transposed::same(self, perm)
+            }
         }
     };
 }

@@ -48,6 +48,9 @@ macro_rules! binary {
                 eval_binary(BinaryOp::$ty, ins, out, out_shape);
                 Ok(())
             }
+            fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+                super::Transposed::same(self, perm)
+            }
         }
     };
 }

@@ -72,4 +72,7 @@ impl OpDef for AddAct {
     fn flops(&self, _: &[&[usize]], out: &[usize]) -> u64 {
         numel(out) as u64 * (1 + self.act.flops_per_element())
     }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        super::Transposed::same(self, perm)
+    }
 }

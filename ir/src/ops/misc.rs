@@ -47,6 +47,9 @@ impl OpDef for Identity {
     fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
         0
     }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        super::Transposed::same(self, perm)
+    }
 }
 
 op! {
@@ -65,6 +68,9 @@ impl OpDef for Dropout {
     }
     fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
         0
+    }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        super::Transposed::same(self, perm)
     }
 }
 
@@ -90,5 +96,8 @@ impl OpDef for Cast {
             _ => out.iter_mut().for_each(|v| *v = v.trunc()),
         }
         Ok(())
+    }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        super::Transposed::same(self, perm)
     }
 }

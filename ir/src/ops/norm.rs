@@ -35,4 +35,7 @@ impl OpDef for BatchNorm {
     fn flops(&self, _: &[&[usize]], out: &[usize]) -> u64 {
         2 * numel(out) as u64
     }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        Some(super::Transposed { op: BatchNorm { axis: *perm.get(self.axis)?, ..self.clone() }, out_perm: perm.to_vec() })
+    }
 }

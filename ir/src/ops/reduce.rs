@@ -58,6 +58,20 @@ impl OpDef for ReduceMean {
     fn flops(&self, ins: &[&[usize]], _: &[usize]) -> u64 {
         numel(ins[0]) as u64
     }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        let axes = self.axes_for(perm.len()).ok()?;
+        let op = ReduceMean { axes: axes.iter().map(|&a| perm[a] as i64).collect(), keepdims: self.keepdims };
+        if self.keepdims {
+            return Some(super::Transposed { op, out_perm: perm.to_vec() });
+        }
+        // The kept axes, in output order, are source axes perm[i]; the reduction leaves them
+        // in increasing order, so the transpose after it ranks them.
+        let kept: Vec<usize> = (0..perm.len()).filter(|i| !axes.contains(i)).map(|i| perm[i]).collect();
+        let mut sorted = kept.clone();
+        sorted.sort_unstable();
+        let out_perm = kept.iter().map(|k| sorted.iter().position(|s| s == k).unwrap_or(0)).collect();
+        Some(super::Transposed { op, out_perm })
+    }
 }
 
 op! {
@@ -82,5 +96,9 @@ impl OpDef for Softmax {
     }
     fn flops(&self, _: &[&[usize]], out: &[usize]) -> u64 {
         3 * numel(out) as u64
+    }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        let axis = perm[norm_axis(self.axis, perm.len()).ok()?] as i64;
+        Some(super::Transposed { op: Softmax { axis }, out_perm: perm.to_vec() })
     }
 }

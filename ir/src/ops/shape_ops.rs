@@ -268,6 +268,10 @@ impl OpDef for Concat {
     fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
         0
     }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        let axis = perm[norm_axis(self.axis, perm.len()).ok()?] as i64;
+        Some(super::Transposed { op: Concat { axis }, out_perm: perm.to_vec() })
+    }
 }
 
 op! {
@@ -332,6 +336,10 @@ impl OpDef for Slice {
     fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
         0
     }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        let axes = self.axes.iter().map(|&a| perm.get(a).copied()).collect::<Option<_>>()?;
+        Some(super::Transposed { op: Slice { axes, ..self.clone() }, out_perm: perm.to_vec() })
+    }
 }
 
 op! {
@@ -376,5 +384,17 @@ impl OpDef for Pad {
     }
     fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
         0
+    }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        let r = perm.len();
+        if self.pads.len() != 2 * r {
+            return None;
+        }
+        let mut pads = vec![0; 2 * r];
+        for (i, &p) in perm.iter().enumerate() {
+            pads[p] = self.pads[i];
+            pads[p + r] = self.pads[i + r];
+        }
+        Some(super::Transposed { op: Pad { pads, ..self.clone() }, out_perm: perm.to_vec() })
     }
 }
