@@ -2,8 +2,11 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use senetc_codegen::ascend::InputFormat;
+use senetc_codegen::target::{self, TargetOptions};
+use senetc_ir::PrecisionMode;
 use senetc::load;
-use senetc::output::write_atomic;
+use senetc::output::{write_atomic, write_atomic_with};
 use senetc::progress::Progress;
 use senetc::report::{signature, Report};
 use senetc::UsageError;
@@ -72,14 +75,6 @@ struct BenchArgs {
     opt: OptArgs,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
-enum Target {
-    /// The CPU reference backend.
-    Cpu,
-    /// Huawei Ascend 910.
-    Ascend910,
-}
-
 const COMPILE_ABOUT: &str = "Compile a model: import, verify, optimize, lower.
 
 Exit codes: 0 success, 1 the model cannot be compiled, 2 bad usage or unreadable input.
@@ -93,20 +88,6 @@ from senetc's optimized graph, `--emit air` writes the serialized GE graph that
 `atc --framework=1 --model=x.air` compiles (ATC applies formats and precision itself).
 `--emit json` writes what `atc --mode=1` prints for an OM; every op lists the framework nodes
 it came from (`original_op_names`).";
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
-enum Emit {
-    /// senetc's text IR (weights by name and content hash).
-    Ir,
-    /// An ONNX model (opset 17) that Netron opens and onnxruntime runs.
-    Onnx,
-    /// Ascend offline model: GE graph and weights, no TASK_INFO or kernels (see above).
-    Om,
-    /// Ascend AIR: the GE graph that `atc --framework=1` compiles into a runnable OM.
-    Air,
-    /// `atc --mode=1`-style JSON of the OM's graph.
-    Json,
-}
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum LogLevel {
@@ -164,18 +145,18 @@ struct OptArgs {
 struct CompileArgs {
     /// The model file (.onnx).
     model: PathBuf,
-    /// Target (default: cpu, or ascend910 when --soc-version is given).
-    #[arg(long, value_enum)]
-    target: Option<Target>,
-    /// Ascend chip, as ATC's --soc_version: Ascend910 (same as --target ascend910) or Ascend310.
+    /// Target (default: cpu).
+    #[arg(long, value_parser = target_values())]
+    target: Option<String>,
+    /// ATC's --soc_version: Ascend910 or Ascend310 (another spelling of --target ascend910/ascend310).
     #[arg(long = "soc-version")]
     soc_version: Option<String>,
     /// Output file (default: the model's name with the emitted kind's extension, in the current folder).
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// What to write (default: ir on cpu, om on ascend910).
-    #[arg(long, value_enum)]
-    emit: Option<Emit>,
+    /// What to write (default: the target's first kind: ir on cpu, om on ascend).
+    #[arg(long, value_parser = emit_values())]
+    emit: Option<String>,
     /// Input shapes, as ATC's --input_shape: "name:1,3,224,224;name2:...". Binds the symbolic batch.
     #[arg(long = "input-shape")]
     input_shape: Option<String>,
@@ -232,11 +213,10 @@ fn main() {
 }
 
 /// Run the pass pipeline the options ask for.
-fn optimize(g: &mut senetc_ir::Graph, o: &OptArgs, target: Target) -> Result<Vec<senetc_passes::PassRecord>> {
-    let mode = match (&o.precision_mode, target) {
-        (Some(m), _) => m.parse().map_err(UsageError)?,
-        (None, Target::Cpu) => senetc_passes::PrecisionMode::MustKeepOriginDtype,
-        (None, Target::Ascend910) => senetc_passes::PrecisionMode::ForceFp16,
+fn optimize(g: &mut senetc_ir::Graph, o: &OptArgs, default_mode: PrecisionMode) -> Result<Vec<senetc_passes::PassRecord>> {
+    let mode = match &o.precision_mode {
+        Some(m) => m.parse().map_err(UsageError)?,
+        None => default_mode,
     };
     let options = senetc_passes::PassOptions {
         opt_level: o.opt_level,
@@ -278,30 +258,24 @@ fn compile(a: CompileArgs) -> Result<()> {
     let progress = Progress::new(a.quiet);
     let mut timings = BTreeMap::new();
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
-    let soc = match a.soc_version.as_deref() {
-        None => None,
-        Some("Ascend910") | Some("ascend910") => Some(senetc_codegen::ascend::SocVersion::Ascend910),
-        Some("Ascend310") | Some("ascend310") => Some(senetc_codegen::ascend::SocVersion::Ascend310),
-        Some(other) => return Err(UsageError(format!("unknown --soc-version {other:?} (Ascend910, Ascend310)")).into()),
+    let lookup = |name: &str| target::lookup(name).ok_or_else(|| UsageError(format!("unknown target {name:?} (targets: {})", target_names().join(", "))));
+    // ATC's --soc-version names the chip, which is the target's name.
+    let target = match (a.target.as_deref(), a.soc_version.as_deref()) {
+        (Some(t), Some(soc)) if lookup(t)?.name() != lookup(soc)?.name() => {
+            return Err(UsageError(format!("--target {t} and --soc-version {soc} name different targets; give one")).into());
+        }
+        (Some(name), _) | (None, Some(name)) => lookup(name)?,
+        (None, None) => target::registry()[0],
     };
-    let target = match (a.target, soc) {
-        (Some(Target::Cpu), Some(_)) => return Err(UsageError("--soc-version needs --target ascend910".into()).into()),
-        (Some(t), _) => t,
-        (None, Some(_)) => Target::Ascend910,
-        (None, None) => Target::Cpu,
+    let kind = match a.emit.as_deref() {
+        None => target.emit_kinds()[0],
+        Some(k) => target::emit_kind(target, k).ok_or_else(|| {
+            let kinds: Vec<&str> = target.emit_kinds().iter().map(|k| k.name).collect();
+            UsageError(format!("target {} cannot write {k:?} (it writes {})", target.name(), kinds.join(", ")))
+        })?,
     };
-    let emit = a.emit.unwrap_or(if target == Target::Ascend910 { Emit::Om } else { Emit::Ir });
-    if matches!(emit, Emit::Om | Emit::Air | Emit::Json) && target != Target::Ascend910 {
-        return Err(UsageError(format!("--emit {} needs --target ascend910", format!("{emit:?}").to_lowercase())).into());
-    }
-    let ascend_opts = if target == Target::Ascend910 { Some(ascend_options(&a, soc)?) } else { None };
-    let ext = match emit {
-        Emit::Ir => "sir",
-        Emit::Onnx => "onnx",
-        Emit::Om => "om",
-        Emit::Air => "air",
-        Emit::Json => "json",
-    };
+    let mut target_options = target_options(&a)?;
+    let ext = kind.ext;
     let out = a.output.clone().unwrap_or_else(|| default_output(&a.model, ext));
     if out.exists() && a.model.exists() && same_file(&out, &a.model) {
         return Err(UsageError(format!("output {} would overwrite the model", out.display())).into());
@@ -314,12 +288,11 @@ fn compile(a: CompileArgs) -> Result<()> {
     let mut g = g;
     progress.phase("optimizing");
     let t = Instant::now();
-    let mut opt = a.opt.clone();
-    if emit == Emit::Air && opt.precision_mode.is_none() {
-        // ATC applies --precision_mode when it compiles an AIR: keep the source types.
-        opt.precision_mode = Some("must_keep_origin_dtype".into());
-    }
-    let records = optimize(&mut g, &opt, target)?;
+    let records = optimize(&mut g, &a.opt, target.default_precision(&kind))?;
+    target_options.precision_mode = match &a.opt.precision_mode {
+        Some(m) => m.parse().map_err(UsageError)?,
+        None => target.default_precision(&kind),
+    };
     timings.insert("optimize", ms(t));
     if a.log >= LogLevel::Warning {
         for r in &records {
@@ -331,23 +304,13 @@ fn compile(a: CompileArgs) -> Result<()> {
     if a.log >= LogLevel::Debug && !a.opt.time_passes {
         print_pass_table(&records);
     }
-    if target == Target::Cpu {
-        progress.phase("planning the CPU reference");
-        let t = Instant::now();
-        planned_peak(&g, 1).with_context(|| format!("{}: cannot lower to the CPU reference", a.model.display()))?;
-        timings.insert("cpu_plan", ms(t));
-    }
+    progress.phase(&format!("checking the graph for {}", target.name()));
+    let t = Instant::now();
+    target.check(&g, &target_options).with_context(|| format!("{}: cannot compile for {}", a.model.display(), target.name()))?;
+    timings.insert("check", ms(t));
     progress.phase(&format!("writing {}", out.display()));
     let t = Instant::now();
-    let ascend = || ascend_opts.clone().ok_or_else(|| anyhow::anyhow!("ascend options"));
-    let bytes = match emit {
-        Emit::Ir => senetc_ir::text::print(&g).into_bytes(),
-        Emit::Onnx => senetc_codegen::onnx_export::export(&g)?,
-        Emit::Om => senetc_codegen::ascend::emit_om(&g, &ascend()?)?,
-        Emit::Air => senetc_codegen::ascend::emit_air(&g, &ascend()?)?,
-        Emit::Json => senetc_codegen::ascend::emit_json(&g, &ascend()?)?,
-    };
-    write_atomic(&out, &bytes)?;
+    write_atomic_with(&out, |w| Ok(target.emit(&g, &kind, &target_options, w)?))?;
     timings.insert("emit", ms(t));
     timings.insert("total", ms(t0));
     progress.done();
@@ -357,7 +320,7 @@ fn compile(a: CompileArgs) -> Result<()> {
             senetc_version: env!("CARGO_PKG_VERSION"),
             model: a.model.display().to_string(),
             format,
-            target: format!("{target:?}").to_lowercase(),
+            target: target.name().to_string(),
             emit: ext.to_string(),
             output: out.display().to_string(),
             inputs,
@@ -386,7 +349,7 @@ fn compile(a: CompileArgs) -> Result<()> {
         eprintln!(
             "senetc: compiled {} for {} ({} nodes after {} passes) into {} in {:.0} ms",
             a.model.display(),
-            format!("{target:?}").to_lowercase(),
+            target.name(),
             stats::compute_nodes(&g),
             records.len(),
             out.display(),
@@ -396,19 +359,14 @@ fn compile(a: CompileArgs) -> Result<()> {
     Ok(())
 }
 
-/// The Ascend backend's options from ATC-style flags.
-fn ascend_options(a: &CompileArgs, soc: Option<senetc_codegen::ascend::SocVersion>) -> Result<senetc_codegen::ascend::AscendOptions> {
-    use senetc_codegen::ascend::{AscendOptions, InputFormat};
-    let mut o = AscendOptions { soc_version: soc.unwrap_or_default(), ..Default::default() };
-    o.precision_mode = match &a.opt.precision_mode {
-        Some(m) => m.parse().map_err(UsageError)?,
-        None => senetc_ir::PrecisionMode::ForceFp16,
-    };
-    o.input_format = match a.input_format.as_deref() {
+/// The targets' options from the ATC-style flags.
+fn target_options(a: &CompileArgs) -> Result<TargetOptions> {
+    let input_format = match a.input_format.as_deref() {
         None | Some("NCHW") | Some("nchw") => InputFormat::Nchw,
         Some("NHWC") | Some("nhwc") => InputFormat::Nhwc,
         Some(f) => return Err(UsageError(format!("unknown --input-format {f:?} (NCHW, NHWC)")).into()),
     };
+    let mut o = TargetOptions { input_format, ..TargetOptions::default() };
     let bad = |what: &str, s: &str| UsageError(format!("bad {what} {s:?}"));
     if let Some(spec) = &a.input_shape {
         for part in spec.split(';').filter(|p| !p.trim().is_empty()) {
@@ -424,6 +382,30 @@ fn ascend_options(a: &CompileArgs, soc: Option<senetc_codegen::ascend::SocVersio
         }
     }
     Ok(o)
+}
+
+/// `--target` values, from the registry.
+fn target_names() -> Vec<&'static str> {
+    target::registry().iter().map(|t| t.name()).collect()
+}
+
+/// `--target` values with their descriptions, for the parser and `--help`.
+fn target_values() -> clap::builder::PossibleValuesParser {
+    target::registry().iter().map(|t| clap::builder::PossibleValue::new(t.name()).help(t.description())).collect::<Vec<_>>().into()
+}
+
+/// `--emit` values: every kind some target writes, with the targets that write it.
+fn emit_values() -> clap::builder::PossibleValuesParser {
+    let mut kinds: Vec<(target::EmitKind, Vec<&str>)> = Vec::new();
+    for t in target::registry() {
+        for k in t.emit_kinds() {
+            match kinds.iter_mut().find(|(x, _)| x.name == k.name) {
+                Some((_, ts)) => ts.push(t.name()),
+                None => kinds.push((*k, vec![t.name()])),
+            }
+        }
+    }
+    kinds.into_iter().map(|(k, ts)| clap::builder::PossibleValue::new(k.name).help(format!("{} ({})", k.help, ts.join(", ")))).collect::<Vec<_>>().into()
 }
 
 fn fused_counts(records: &[senetc_passes::PassRecord]) -> BTreeMap<String, usize> {
@@ -573,7 +555,7 @@ fn gather_inputs(g: &senetc_ir::Graph, specs: &[String]) -> Result<Vec<senetc_ir
 
 fn run(a: RunArgs) -> Result<()> {
     let (mut g, _, _) = load::load(&a.model)?;
-    optimize(&mut g, &a.opt, Target::Cpu)?;
+    optimize(&mut g, &a.opt, PrecisionMode::MustKeepOriginDtype)?;
     let inputs = gather_inputs(&g, &a.inputs)?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
     let mut plan = senetc_codegen::cpu::CpuPlan::new(&g, &shapes, a.threads)?;
@@ -604,7 +586,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     }
     let (mut g, _, _) = load::load(&a.model)?;
     let t = Instant::now();
-    optimize(&mut g, &a.opt, Target::Cpu)?;
+    optimize(&mut g, &a.opt, PrecisionMode::MustKeepOriginDtype)?;
     let symbolic = g.inputs().iter().any(|&id| g.node(id).outputs[0].shape.0.iter().any(|d| d.known().is_none()));
     if a.batch != 1 && !symbolic {
         return Err(UsageError(format!("{}: the model's input shapes are fixed, so --batch {} cannot apply", a.model.display(), a.batch)).into());

@@ -5,6 +5,7 @@
 pub mod ascend;
 pub mod cpu;
 pub mod onnx_export;
+pub mod target;
 
 /// Why a graph could not be lowered to a target.
 #[derive(Debug, thiserror::Error)]
@@ -27,4 +28,7 @@ pub enum CodegenError {
     /// The graph itself is malformed.
     #[error(transparent)]
     Ir(#[from] senetc_ir::IrError),
+    /// The output could not be written.
+    #[error("writing the output: {0}")]
+    Io(#[from] std::io::Error),
 }

@@ -1,0 +1,171 @@
+//! Targets by name. A target says what it is, which precision a model gets when the user
+//! names none, what it can write, and writes it; the command line looks targets up in
+//! [`registry`] and has no per-target code. Every target can also write the optimized graph
+//! itself (`ir`, `onnx`).
+
+use crate::ascend::{self, AscendOptions, InputFormat, SocVersion};
+use crate::CodegenError;
+use senetc_ir::{Graph, PrecisionMode};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// One kind of output a target writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmitKind {
+    /// The `--emit` value.
+    pub name: &'static str,
+    /// File extension of the default output name.
+    pub ext: &'static str,
+    /// One line for `--help`.
+    pub help: &'static str,
+}
+
+/// senetc's text IR.
+pub const EMIT_IR: EmitKind = EmitKind { name: "ir", ext: "sir", help: "senetc's text IR (weights by name and content hash)" };
+/// An ONNX model.
+pub const EMIT_ONNX: EmitKind = EmitKind { name: "onnx", ext: "onnx", help: "an ONNX model (opset 17) that Netron opens and onnxruntime runs" };
+const EMIT_OM: EmitKind = EmitKind { name: "om", ext: "om", help: "Ascend offline model: GE graph and weights, no TASK_INFO or kernels" };
+const EMIT_AIR: EmitKind = EmitKind { name: "air", ext: "air", help: "Ascend AIR: the GE graph that `atc --framework=1` compiles into a runnable OM" };
+const EMIT_JSON: EmitKind = EmitKind { name: "json", ext: "json", help: "`atc --mode=1`-style JSON of the OM's graph" };
+
+/// What a compile tells a target besides the graph: ATC's input and output flags.
+#[derive(Clone, Debug, Default)]
+pub struct TargetOptions {
+    /// Input shapes by input name (ATC `--input_shape`); they bind the symbolic batch.
+    pub input_shapes: BTreeMap<String, Vec<usize>>,
+    /// Layout of the 4-D inputs as fed at run time (ATC `--input_format`).
+    pub input_format: InputFormat,
+    /// Graph outputs as (node name, output index) (ATC `--out_nodes`); empty: the graph's own.
+    pub out_nodes: Vec<(String, usize)>,
+    /// The precision mode the graph was compiled with.
+    pub precision_mode: PrecisionMode,
+}
+
+/// A compilation target.
+pub trait Target: Sync {
+    /// The `--target` value.
+    fn name(&self) -> &'static str;
+    /// One line for `--help`.
+    fn description(&self) -> &'static str;
+    /// What it writes; the first is the default.
+    fn emit_kinds(&self) -> &'static [EmitKind];
+    /// The precision mode a model gets when the user names none, for output `kind`.
+    fn default_precision(&self, kind: &EmitKind) -> PrecisionMode;
+    /// Check that the target can take `g` (before anything is written).
+    fn check(&self, g: &Graph, options: &TargetOptions) -> Result<(), CodegenError>;
+    /// Write `g` as `kind`.
+    fn emit(&self, g: &Graph, kind: &EmitKind, options: &TargetOptions, out: &mut dyn Write) -> Result<(), CodegenError>;
+}
+
+/// Every target, the default first.
+pub fn registry() -> &'static [&'static dyn Target] {
+    &[&Cpu, &Ascend(SocVersion::Ascend910), &Ascend(SocVersion::Ascend310)]
+}
+
+/// The target called `name` (case-insensitive, so ATC's `Ascend910` works too).
+pub fn lookup(name: &str) -> Option<&'static dyn Target> {
+    registry().iter().copied().find(|t| t.name().eq_ignore_ascii_case(name))
+}
+
+/// The emit kind called `name` that `target` writes.
+pub fn emit_kind(target: &dyn Target, name: &str) -> Option<EmitKind> {
+    target.emit_kinds().iter().copied().find(|k| k.name == name)
+}
+
+/// The graph-level outputs every target writes.
+fn emit_graph(g: &Graph, kind: &EmitKind, out: &mut dyn Write) -> Result<bool, CodegenError> {
+    match kind.name {
+        "ir" => out.write_all(senetc_ir::text::print(g).as_bytes())?,
+        "onnx" => out.write_all(&crate::onnx_export::export(g)?)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The CPU reference: it runs the graph; what it writes is the optimized graph.
+struct Cpu;
+
+impl Target for Cpu {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+    fn description(&self) -> &'static str {
+        "the CPU reference (checks that it can run the graph; writes the optimized graph)"
+    }
+    fn emit_kinds(&self) -> &'static [EmitKind] {
+        &[EMIT_IR, EMIT_ONNX]
+    }
+    fn default_precision(&self, _: &EmitKind) -> PrecisionMode {
+        PrecisionMode::MustKeepOriginDtype
+    }
+    fn check(&self, g: &Graph, _: &TargetOptions) -> Result<(), CodegenError> {
+        let shapes = g
+            .inputs()
+            .iter()
+            .map(|&id| g.node(id).outputs[0].shape.bind(&|_| Some(1)).as_known().ok_or_else(|| CodegenError::Input(format!("input {:?} has an unknown dim", g.node(id).name))))
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::cpu::CpuPlan::new(g, &shapes, 1).map(|_| ())
+    }
+    fn emit(&self, g: &Graph, kind: &EmitKind, _: &TargetOptions, out: &mut dyn Write) -> Result<(), CodegenError> {
+        emit_graph(g, kind, out).map(|_| ())
+    }
+}
+
+/// Huawei Ascend through its graph engine (see [`crate::ascend`]).
+struct Ascend(SocVersion);
+
+impl Ascend {
+    fn options(&self, o: &TargetOptions) -> AscendOptions {
+        AscendOptions {
+            soc_version: self.0,
+            precision_mode: o.precision_mode,
+            input_format: o.input_format,
+            input_shapes: o.input_shapes.clone(),
+            out_nodes: o.out_nodes.clone(),
+            ..AscendOptions::default()
+        }
+    }
+}
+
+impl Target for Ascend {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            SocVersion::Ascend910 => "ascend910",
+            SocVersion::Ascend310 => "ascend310",
+        }
+    }
+    fn description(&self) -> &'static str {
+        match self.0 {
+            SocVersion::Ascend910 => "Huawei Ascend 910: OM, AIR or ATC-style JSON (fp16 by default, as ATC)",
+            SocVersion::Ascend310 => "Huawei Ascend 310: as ascend910, for the inference chip",
+        }
+    }
+    fn emit_kinds(&self) -> &'static [EmitKind] {
+        &[EMIT_OM, EMIT_AIR, EMIT_JSON, EMIT_IR, EMIT_ONNX]
+    }
+    fn default_precision(&self, kind: &EmitKind) -> PrecisionMode {
+        // ATC applies --precision_mode itself when it compiles an AIR: keep the source types.
+        if *kind == EMIT_AIR {
+            PrecisionMode::MustKeepOriginDtype
+        } else {
+            PrecisionMode::ForceFp16
+        }
+    }
+    fn check(&self, _: &Graph, _: &TargetOptions) -> Result<(), CodegenError> {
+        // Lowering is the check; it runs when the output is written, before any byte is.
+        Ok(())
+    }
+    fn emit(&self, g: &Graph, kind: &EmitKind, options: &TargetOptions, out: &mut dyn Write) -> Result<(), CodegenError> {
+        if emit_graph(g, kind, out)? {
+            return Ok(());
+        }
+        let opts = self.options(options);
+        let bytes = match kind.name {
+            "om" => ascend::emit_om(g, &opts)?,
+            "air" => ascend::emit_air(g, &opts)?,
+            "json" => ascend::emit_json(g, &opts)?,
+            other => return Err(CodegenError::Input(format!("target {} cannot write {other}", self.name()))),
+        };
+        out.write_all(&bytes).map_err(CodegenError::from)
+    }
+}
