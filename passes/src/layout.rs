@@ -270,3 +270,43 @@ fn transpose_as_reshape(g: &mut Graph, id: NodeId) -> bool {
     g.remove_node(id);
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use senetc_ir::ops::{OpDef, ReduceMean};
+
+    #[test]
+    fn unit_moves_are_reshapes() {
+        let s = |dims: Vec<Dim>| Shape(dims);
+        let b = || Dim::Sym("batch".into());
+        // [batch,1,1,C] to NCHW is [batch,C,1,1]: the batch copied, C known.
+        assert_eq!(unit_move(&s(vec![b(), 1.into(), 1.into(), 8.into()]), 4, &TO_NCHW), Some(vec![0, 8, 1, 1]));
+        // A bias [C] aligned to [1,1,1,C] becomes [1,C,1,1].
+        assert_eq!(unit_move(&s(vec![8.into()]), 4, &TO_NCHW), Some(vec![1, 8, 1, 1]));
+        // Real spatial dims move: not a reshape.
+        assert_eq!(unit_move(&s(vec![b(), 4.into(), 4.into(), 8.into()]), 4, &TO_NCHW), None);
+        assert_eq!(inverse(&TO_NCHW), TO_NHWC);
+        assert!(is_identity(&[0, 1, 2]) && !is_identity(&TO_NCHW));
+    }
+
+    #[test]
+    fn a_mean_that_drops_dims_needs_no_transpose_after_it() {
+        // mean over H,W of transpose(x_nchw, to_nhwc) without keeping them: the mean over
+        // [2,3] of x, and the kept axes (batch, channels) are already in order.
+        let t = ReduceMean { axes: vec![1, 2], keepdims: false }.through_transpose(&TO_NHWC).unwrap();
+        assert_eq!(t.op.axes, [2, 3]);
+        assert_eq!(t.out_perm, [0, 1]);
+        let kept = ReduceMean { axes: vec![1, 2], keepdims: true }.through_transpose(&TO_NHWC).unwrap();
+        assert_eq!((kept.op.axes.as_slice(), kept.out_perm.as_slice()), (&[2, 3][..], &TO_NHWC[..]));
+    }
+
+    #[test]
+    fn transposes_of_constants_fold() {
+        // HWIO [1,1,2,3] to OIHW [3,2,1,1]: element (o, i) = hwio (i, o).
+        let hwio = Tensor::from_f32(vec![1, 1, 2, 3], &[0.0, 1.0, 2.0, 10.0, 11.0, 12.0]);
+        let oihw = transposed_const(&hwio, &[3, 2, 0, 1]).unwrap();
+        assert_eq!(oihw.shape(), [3, 2, 1, 1]);
+        assert_eq!(&*oihw.to_f32(), &[0.0, 10.0, 1.0, 11.0, 2.0, 12.0]);
+    }
+}

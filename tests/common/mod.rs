@@ -77,3 +77,59 @@ pub fn with_precision(g: &senetc_ir::Graph, mode: senetc_ir::PrecisionMode) -> s
     senetc_passes::PassManager::new(options).expect("pipeline").run(&mut g, None).expect("fp16 pass");
     g
 }
+
+/// FileCheck-style matching of `text` against `directives`, for large graphs where a whole
+/// golden text would be noise. Each directive line is `check: S` (a later line contains S),
+/// `next: S` (the line right after the previous match contains S) or `not: S` (no line
+/// between the previous match and the next one contains S); other lines are ignored, and a
+/// leading `; ` is allowed so directives can sit in `.sir` comments.
+pub fn filecheck(text: &str, directives: &str) -> Result<(), String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut at = 0usize; // first line not yet consumed
+    let mut pending_not: Vec<&str> = Vec::new();
+    let mut count = 0;
+    let check_nots = |nots: &mut Vec<&str>, from: usize, to: usize| -> Result<(), String> {
+        for n in nots.drain(..) {
+            if let Some(i) = (from..to).find(|&i| lines[i].contains(n)) {
+                return Err(format!("not: {n:?} found at line {}: {}", i + 1, lines[i]));
+            }
+        }
+        Ok(())
+    };
+    for d in directives.lines() {
+        let d = d.trim_start_matches(';').trim();
+        let (kind, pat) = match d.split_once(':') {
+            Some((k @ ("check" | "next" | "not"), p)) => (k, p.trim()),
+            _ => continue,
+        };
+        count += 1;
+        match kind {
+            "not" => pending_not.push(pat),
+            "check" => {
+                let i = (at..lines.len()).find(|&i| lines[i].contains(pat)).ok_or_else(|| format!("check: {pat:?} not found after line {at}"))?;
+                check_nots(&mut pending_not, at, i)?;
+                at = i + 1;
+            }
+            _ => {
+                if at >= lines.len() || !lines[at].contains(pat) {
+                    return Err(format!("next: {pat:?} is not on line {}: {}", at + 1, lines.get(at).unwrap_or(&"<end>")));
+                }
+                check_nots(&mut pending_not, at, at)?;
+                at += 1;
+            }
+        }
+    }
+    check_nots(&mut pending_not, at, lines.len())?;
+    if count == 0 {
+        return Err("no check:/next:/not: directives".into());
+    }
+    Ok(())
+}
+
+/// Whether `src` holds FileCheck directives (`; check:` and friends).
+pub fn has_checks(src: &str) -> bool {
+    src.lines().any(|l| {
+        let l = l.trim_start_matches(';').trim();
+        l.starts_with("check:") || l.starts_with("next:") || l.starts_with("not:")
+    })
+}

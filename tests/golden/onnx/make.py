@@ -102,3 +102,15 @@ save("malformed_settings", [
     h.make_node("Pad", ["x", "pads", "", "axes"], ["p"], "pad"),
     h.make_node("Add", ["p", "huge"], ["y"], "add"),
 ], [x([1, 2, 3, 3])], [x(None, "y")], [i64("pads", [1, 1]), i64("axes", [2, 3]), big], opset=18)
+
+# What tf2onnx writes for a TensorFlow conv: NHWC input, a Transpose around the NCHW Conv,
+# and an `ai.onnx.ml` opset import no node uses (checked with FileCheck lines: .check).
+g = h.make_graph([
+    h.make_node("Transpose", ["x"], ["xt"], "conv/to_nchw", perm=[0, 3, 1, 2]),
+    h.make_node("Conv", ["xt", "k", "kb"], ["c"], "conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+    h.make_node("Transpose", ["c"], ["ct"], "conv/to_nhwc", perm=[0, 2, 3, 1]),
+    h.make_node("Relu", ["ct"], ["y"], "relu"),
+], "tf2onnx_style", [x(["unk__6", 8, 8, 3])], [x(None, "y")], [w("k", 4, 3, 3, 3), w("kb", 4)])
+m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("ai.onnx.ml", 2)], producer_name="tf2onnx")
+m.ir_version = 8
+onnx.save(m, "tf2onnx_style.onnx")
