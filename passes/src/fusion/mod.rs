@@ -82,7 +82,7 @@ pub fn run_theme(g: &mut Graph, theme: Theme, limits: &Limits, report: &mut Pass
         report.warnings.push(format!("{theme:?} fusion skipped: node {:?} ({}) has {} outputs", n.name, n.op.name(), n.outputs.len()));
         return Ok(());
     }
-    let (egraph, outputs) = to_egraph(g);
+    let (egraph, outputs) = to_egraph(g)?;
     let mut runner = Runner::default()
         .with_iter_limit(limits.iterations)
         .with_node_limit(limits.nodes)
@@ -110,7 +110,8 @@ pub fn run_theme(g: &mut Graph, theme: Theme, limits: &Limits, report: &mut Pass
 
 /// The e-graph of `g`: one e-node per node (in canonical order, so runs are reproducible),
 /// and the class of each graph output.
-fn to_egraph(g: &Graph) -> (EGraph<FNode, Fusion>, Vec<Id>) {
+fn to_egraph(g: &Graph) -> Result<(EGraph<FNode, Fusion>, Vec<Id>), PassError> {
+    let missing = |id: NodeId| PassError::Ir(senetc_ir::IrError::Graph(format!("node {:?} reads a value that is not computed before it (a cycle?)", g.node(id).name)));
     let mut eg = EGraph::new(Fusion::default());
     let mut ids: HashMap<NodeId, Id> = HashMap::new();
     let absent = eg.add(FNode::absent());
@@ -122,7 +123,7 @@ fn to_egraph(g: &Graph) -> (EGraph<FNode, Fusion>, Vec<Id>) {
         if matches!(node.op, Op::Input) {
             entry.input_type = Some(node.outputs[0].clone());
         }
-        let mut children: Vec<Id> = g.inputs_of(id).iter().map(|o| ids[&o.node]).collect();
+        let mut children: Vec<Id> = g.inputs_of(id).iter().map(|o| ids.get(&o.node).copied().ok_or_else(|| missing(id))).collect::<Result<_, _>>()?;
         // Optional third operands are always present, so patterns have one arity.
         if matches!(node.op, Op::Conv(_) | Op::Gemm(_)) && children.len() == 2 {
             children.push(absent);
@@ -132,8 +133,8 @@ fn to_egraph(g: &Graph) -> (EGraph<FNode, Fusion>, Vec<Id>) {
         ids.insert(id, eg.add(FNode::op(kind, origin, children)));
     }
     eg.rebuild();
-    let outputs = g.outputs().iter().map(|(_, o)| eg.find(ids[&o.node])).collect();
-    (eg, outputs)
+    let outputs = g.outputs().iter().map(|(_, o)| ids.get(&o.node).map(|&id| eg.find(id)).ok_or_else(|| missing(o.node))).collect::<Result<_, _>>()?;
+    Ok((eg, outputs))
 }
 
 /// Extraction cost: every op 1, leaves 0, along the longest chain of operands. A fused node

@@ -17,7 +17,7 @@ fn graph(src: &str) -> Graph {
 
 /// The e-graph of `src` after `theme`'s rules ran to saturation, and its output classes.
 fn saturate(theme: Theme, src: &str) -> (EGraph<FNode, Fusion>, Vec<Id>) {
-    let (eg, outputs) = to_egraph(&graph(src));
+    let (eg, outputs) = to_egraph(&graph(src)).unwrap();
     let runner = Runner::default().with_egraph(eg).run(theme.rules());
     assert!(matches!(runner.stop_reason, Some(StopReason::Saturated)), "{:?}", runner.stop_reason);
     let outputs = outputs.iter().map(|&o| runner.egraph.find(o)).collect();
@@ -358,7 +358,7 @@ fn a_node_the_ir_rejects_is_an_error_naming_its_rule() {
   output "y" = %2
 }"#,
     );
-    let (mut eg, outputs) = to_egraph(&g);
+    let (mut eg, outputs) = to_egraph(&g).unwrap();
     let input = eg.classes().find(|c| c.nodes.iter().any(|n| n.kind() == Some(OpKind::Input))).map(|c| c.id).unwrap();
     // A one-operand conv in place of relu2: cheaper, so extracted, and the IR rejects it.
     let rule = egg::Symbol::from("conv-act-broken");
