@@ -138,12 +138,12 @@ fn to_egraph(g: &Graph) -> Result<(EGraph<FNode, Fusion>, Vec<Id>), PassError> {
 }
 
 /// Extraction cost: every op 1, leaves 0, along the longest chain of operands. A fused node
-/// reads only the operands at the border of the nodes it replaces, each of which the
-/// replaced root reaches through at least one replaced node, and in every rule one of the
-/// costliest of them through two or more, so the fused node is cheaper. Unlike a sum over operands
-/// (1 + the sum of the operands' costs), which counts a shared operand once per reader and
-/// grows as 2^n along n residual blocks (past f64's integers in SE-ResNet-110), the longest
-/// chain stays small and exact.
+/// reads only operands at the border of the nodes it replaces; the replaced root reaches
+/// each of them through at least one replaced node, and the costliest of them through two or
+/// more in every rule (a new rule must keep this), so the fused node is always cheaper. A sum
+/// over operands instead (1 + the operands' costs) counts a shared operand once per reader and
+/// grows as 2^n along n residual blocks, past f64's exact integers in SE-ResNet-110; the
+/// longest chain stays small and exact.
 pub struct Depth;
 
 impl CostFunction<FNode> for Depth {
