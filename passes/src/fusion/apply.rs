@@ -6,7 +6,7 @@
 
 use super::analysis::{infer, Entry, Fact, Fusion, NodeFacts};
 use super::lang::FNode;
-use super::pattern::{var, Match, Shape};
+use super::pattern::{var, Clause, Match};
 use egg::{Applier, EGraph, Id, PatternAst, Subst, Symbol, Var};
 use senetc_ir::ops::{AddAct, Const, FusedAct, Gemm, OpKind, Silu, SqueezeExcite};
 use senetc_ir::{Op, Tensor, TensorType};
@@ -80,7 +80,7 @@ pub type Build = fn(&Match) -> Result<Plan, String>;
 /// second application of the same match a no-op.
 pub struct Fuse {
     /// The rule's pattern (to identify the matched nodes).
-    pub shape: Shape,
+    pub clauses: Vec<Clause>,
     /// Side conditions.
     pub conds: Vec<Cond>,
     /// The fused result.
@@ -150,7 +150,7 @@ fn union(eg: &mut EGraph<FNode, Fusion>, eclass: Id, node: FNode, rule: Symbol) 
 impl Applier<FNode, Fusion> for Fuse {
     fn apply_one(&self, eg: &mut EGraph<FNode, Fusion>, eclass: Id, subst: &Subst, _: Option<&PatternAst<FNode>>, rule: Symbol) -> Vec<Id> {
         let (key, planned, at) = {
-            let Some(m) = Match::new(eg, subst, &self.shape) else { return vec![] };
+            let Some(m) = Match::new(eg, subst, &self.clauses) else { return vec![] };
             if !self.conds.iter().all(|c| c.holds(&m)) {
                 return vec![];
             }
@@ -161,7 +161,7 @@ impl Applier<FNode, Fusion> for Fuse {
                     None => vec![],
                 };
             }
-            let at = m.entry(self.shape.clauses[0].var).map(|e| e.name.clone()).unwrap_or_default();
+            let at = self.clauses.first().and_then(|c| m.entry(c.var)).map(|e| e.name.clone()).unwrap_or_default();
             let planned = (self.build)(&m).and_then(|plan| Fuse::check(eg, eclass, &plan).map(|()| plan));
             (key, planned, at)
         };

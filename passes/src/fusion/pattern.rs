@@ -191,26 +191,27 @@ impl Shape {
         self.clauses.iter().skip(1).map(|c| c.var)
     }
 
-    /// The matched e-nodes, one per clause: in the class bound to the clause's variable, the
-    /// node of an accepted kind whose operands are the classes bound to the operand variables.
-    pub fn identify(&self, eg: &EGraph<FNode, Fusion>, subst: &Subst) -> Option<Vec<FNode>> {
-        self.clauses
-            .iter()
-            .map(|c| {
-                let class = *subst.get(c.var)?;
-                let want: Vec<Id> = c.children.iter().map(|v| subst.get(*v).map(|&id| eg.find(id))).collect::<Option<_>>()?;
-                eg[class]
-                    .nodes
-                    .iter()
-                    .find(|n| {
-                        n.kind().is_some_and(|k| c.kinds.contains(&k))
-                            && n.children.len() == want.len()
-                            && n.children.iter().zip(&want).all(|(&a, &b)| eg.find(a) == b)
-                    })
-                    .cloned()
-            })
-            .collect()
-    }
+}
+
+/// The matched e-nodes, one per clause: in the class bound to the clause's variable, the
+/// node of an accepted kind whose operands are the classes bound to the operand variables.
+fn identify(clauses: &[Clause], eg: &EGraph<FNode, Fusion>, subst: &Subst) -> Option<Vec<FNode>> {
+    clauses
+        .iter()
+        .map(|c| {
+            let class = *subst.get(c.var)?;
+            let want: Vec<Id> = c.children.iter().map(|v| subst.get(*v).map(|&id| eg.find(id))).collect::<Option<_>>()?;
+            eg[class]
+                .nodes
+                .iter()
+                .find(|n| {
+                    n.kind().is_some_and(|k| c.kinds.contains(&k))
+                        && n.children.len() == want.len()
+                        && n.children.iter().zip(&want).all(|(&a, &b)| eg.find(a) == b)
+                })
+                .cloned()
+        })
+        .collect()
 }
 
 impl Searcher<FNode, Fusion> for Shape {
@@ -257,16 +258,16 @@ pub struct Match<'a> {
     /// The e-graph.
     pub eg: &'a EGraph<FNode, Fusion>,
     subst: &'a Subst,
-    shape: &'a Shape,
+    clauses: &'a [Clause],
     nodes: Vec<FNode>,
 }
 
 impl<'a> Match<'a> {
     /// Identify the nodes of a match; `None` if some clause has no node (which egg's match
     /// guarantees it has).
-    pub fn new(eg: &'a EGraph<FNode, Fusion>, subst: &'a Subst, shape: &'a Shape) -> Option<Match<'a>> {
-        let nodes = shape.identify(eg, subst)?;
-        Some(Match { eg, subst, shape, nodes })
+    pub fn new(eg: &'a EGraph<FNode, Fusion>, subst: &'a Subst, clauses: &'a [Clause]) -> Option<Match<'a>> {
+        let nodes = identify(clauses, eg, subst)?;
+        Some(Match { eg, subst, clauses, nodes })
     }
 
     /// The class bound to `var`.
@@ -281,7 +282,7 @@ impl<'a> Match<'a> {
 
     /// The matched e-node named `var`.
     pub fn node(&self, var: Var) -> Option<&FNode> {
-        self.shape.clauses.iter().position(|c| c.var == var).map(|i| &self.nodes[i])
+        self.clauses.iter().position(|c| c.var == var).map(|i| &self.nodes[i])
     }
 
     /// The table entry of the matched node named `var`.

@@ -31,7 +31,8 @@ fn parse(pattern: &str) -> Shape {
 }
 
 fn rule_for(name: String, shape: Shape, conds: &[Cond], build: Build) -> Rw {
-    Rewrite::new(name.clone(), shape.clone(), Fuse { shape, conds: conds.to_vec(), build }).unwrap_or_else(|e| panic!("rule {name}: {e}"))
+    let fuse = Fuse { clauses: shape.clauses.clone(), conds: conds.to_vec(), build };
+    Rewrite::new(name.clone(), shape, fuse).unwrap_or_else(|e| panic!("rule {name}: {e}"))
 }
 
 fn is(v: &str, f: Fact) -> Cond {
