@@ -1,8 +1,9 @@
 //! senetc's graph rewrites and the pass manager that runs them.
 //!
 //! Every pass is registered once in [`registry`] with a kebab-case name and the lowest
-//! `-O` level that runs it. Pattern fusions are egg rewrite rules in `fusion/rules.rs`,
-//! one named table per theme.
+//! `-O` level that runs it. Pattern fusions are typed egg rewrites (`fusion/`: a language
+//! generated from the op table, an analysis of types and facts, and the rule tables in
+//! `fusion/rules.rs`, one named table per theme).
 #![warn(missing_docs)]
 
 mod bn_fold;
@@ -35,6 +36,17 @@ pub enum PassError {
         pass: String,
         /// Which node diverged first and by how much.
         detail: String,
+    },
+    /// Rebuilding the graph after a fusion failed: the IR rejected a node (a bug in the rule
+    /// that made it, which the message names).
+    #[error("fusion: node {node:?} made by {made_by}: {msg}")]
+    Fusion {
+        /// The node's name.
+        node: String,
+        /// `rule <name>`, or where else the node came from.
+        made_by: String,
+        /// What the IR said.
+        msg: String,
     },
     /// Bad options (unknown pass name, unknown op type in a policy list).
     #[error("{0}")]

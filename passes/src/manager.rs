@@ -87,7 +87,7 @@ static REGISTRY: &[PassInfo] = &[
     PassInfo { name: "canonicalize-reshapes", opt_level: 1, description: "collapse chains of reshape/flatten/squeeze/unsqueeze into one reshape",   run: |g, _, r| { cleanup::canonicalize_reshapes(g, r); Ok(()) } },
     PassInfo { name: "fold-bn",               opt_level: 1, description: "fold batch norms and per-channel affine constants into conv and gemm",   run: |g, _, r| { crate::bn_fold::fold_bn(g, r); Ok(()) } },
     PassInfo { name: "fuse-se",               opt_level: 2, description: "fuse every squeeze-excitation variant into squeeze_excite (egg rules)",  run: |g, o, r| fusion::run_theme(g, fusion::Theme::SqueezeExcite, &o.limits, r) },
-    PassInfo { name: "fuse-activations",      opt_level: 2, description: "fuse conv+activation and residual add+relu (egg rules)",                 run: |g, o, r| fusion::run_theme(g, fusion::Theme::Activations, &o.limits, r) },
+    PassInfo { name: "fuse-activations",      opt_level: 2, description: "fuse conv+activation and residual add+activation (egg rules)",           run: |g, o, r| fusion::run_theme(g, fusion::Theme::Activations, &o.limits, r) },
     PassInfo { name: "eliminate-dead-code",   opt_level: 1, description: "remove nodes no output depends on",                                   run: |g, _, r| { cleanup::eliminate_dead_code(g, r); Ok(()) } },
     PassInfo { name: "insert-fp16-casts",     opt_level: 0, description: "mixed precision per --precision-mode and the fp16 policy table",         run: |g, o, r| precision::insert_fp16_casts(g, &o.precision, r) },
 ];

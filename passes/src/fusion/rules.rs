@@ -1,76 +1,129 @@
 //! Rule tables, one per theme. Law (after Cranelift's opts README): every rule is
-//! directional and never makes the graph worse; no blanket commutativity or
-//! associativity; every rule has a kebab-case name `<theme>-<what>` and a one-line
-//! identity; side conditions are the small named predicates of `super::pred`.
+//! directional and never makes the graph worse (the nodes it replaces go away: the
+//! conditions ask that each interior node have no other reader); no blanket commutativity or
+//! associativity; every rule has a kebab-case name `<theme>-<what>` and a one-line identity.
 //!
-//! Nodes of the e-graph are `SymbolLang`: an original IR node is `(category operands.. ?meta)`
-//! where the category says what the rules may rely on (`conv1x1`, `gap`, `to2d`, `fc`...,
-//! see `super::category`) and the meta leaf names the original node, so attributes and names
-//! survive; fused results are `F:`-prefixed.
+//! Patterns name their nodes (`?conv:(conv ?x ?w ?b)`, see `super::pattern`); conditions
+//! ([`Cond`]) read the analysis facts of those nodes and values; the applier of each fused
+//! result (`super::apply`) builds the fused op from the matched nodes' ops. Where a form has
+//! variants (the SE's activation, gate and layout, the activation fused into a conv or an
+//! add), a loop generates one rule per variant; activations come from [`FusedAct::KINDS`],
+//! so a new fusable activation of the IR needs no change here.
 
-use super::pred::{all_const, single_use, vector_const, Preds};
-use egg::{ConditionalApplier, Pattern, Rewrite, SymbolLang};
+use super::analysis::{Fact, Fusion};
+use super::apply::{self, Build, Cond, Fuse};
+use super::lang::FNode;
+use super::pattern::{var, Shape};
+use egg::Rewrite;
+use senetc_ir::ops::{FusedAct, OpKind};
 
-type Rw = Rewrite<SymbolLang, ()>;
+/// A rewrite of this language.
+pub type Rw = Rewrite<FNode, Fusion>;
 
-fn pat(s: &str) -> Pattern<SymbolLang> {
-    s.parse().unwrap_or_else(|e| panic!("rule pattern {s:?}: {e}"))
+/// A rule: name, pattern, conditions, fused result. Patterns are constants: a bad one is a
+/// bug that shows the first time the table is built.
+fn rule(name: impl Into<String>, pattern: &str, conds: &[Cond], build: Build) -> Rw {
+    rule_for(name.into(), parse(pattern), conds, build)
 }
 
-fn rule(name: String, lhs: &str, rhs: &str, cond: impl Fn(&Preds, &mut egg::EGraph<SymbolLang, ()>, &egg::Subst) -> bool + Send + Sync + 'static, preds: &Preds) -> Rw {
-    let p = preds.clone();
-    let applier = ConditionalApplier { condition: move |eg: &mut egg::EGraph<SymbolLang, ()>, _id, s: &egg::Subst| cond(&p, eg, s), applier: pat(rhs) };
-    Rewrite::new(name, pat(lhs), applier).unwrap_or_else(|e| panic!("rule: {e}"))
+fn parse(pattern: &str) -> Shape {
+    Shape::parse(pattern).unwrap_or_else(|e| panic!("pattern {pattern:?}: {e}"))
 }
 
-/// Activations the SE's middle step may use: (category, IR name).
-const SE_ACTS: &[(&str, &str)] = &[("relu", "relu"), ("silu", "silu"), ("relu6", "relu6")];
-/// SE gates: (category, IR name).
-const SE_GATES: &[(&str, &str)] = &[("sigmoid", "sigmoid"), ("hsig", "hard_sigmoid")];
+fn rule_for(name: String, shape: Shape, conds: &[Cond], build: Build) -> Rw {
+    let fuse = Fuse { clauses: shape.clauses.clone(), conds: conds.to_vec(), build };
+    Rewrite::new(name.clone(), shape, fuse).unwrap_or_else(|e| panic!("rule {name}: {e}"))
+}
 
-/// `act-*`: canonical activations. x * sigmoid(x) is silu.
+fn is(v: &str, f: Fact) -> Cond {
+    Cond::Is(var(v), f)
+}
+fn one_use(v: &str) -> Cond {
+    Cond::OneUse(var(v))
+}
+fn const_or_absent(v: &str) -> Cond {
+    Cond::ConstOrAbsent(var(v))
+}
+fn vector(v: &str) -> Cond {
+    Cond::Vector(var(v))
+}
+fn same(a: &str, b: &str) -> Cond {
+    Cond::Same(var(a), var(b))
+}
+
+/// An op's name as a rule-name word (`hard_sigmoid` -> `hard-sigmoid`).
+fn word(k: OpKind) -> String {
+    k.name().replace('_', "-")
+}
+
+/// `canon-*`: the canonical forms the SE rules match.
 #[rustfmt::skip]
-pub fn activation_canon(p: &Preds) -> Vec<Rw> {
+pub fn canon() -> Vec<Rw> {
     vec![
         // x * sigmoid(x) == silu(x)
-        rule("act-silu-from-mul-sigmoid".into(), "(mul ?a (sigmoid ?a ?ms) ?mm)", "(silu ?a ?mm)", |p, eg, s| single_use(p, eg, s, "?ms"), p),
+        rule("canon-silu-from-mul-sigmoid", "?mul:(mul ?a ?sig:(sigmoid ?a2))", &[same("?a", "?a2"), one_use("?sig")], apply::silu),
         // sigmoid(x) * x == silu(x)
-        rule("act-silu-from-sigmoid-mul".into(), "(mul (sigmoid ?a ?ms) ?a ?mm)", "(silu ?a ?mm)", |p, eg, s| single_use(p, eg, s, "?ms"), p),
-        // x @ W + b == gemm(x, W, b), for a 2-D x and constant W and b (TensorFlow's dense layer)
-        rule("act-fc-from-matmul-add".into(), "(add (mm2d ?x ?w ?m1) ?b ?ma)", "(fc ?x ?w ?b ?m1)", |p, eg, s| single_use(p, eg, s, "?m1") && all_const(eg, s, &["?w", "?b"]) && vector_const(p, eg, s, "?b"), p),
+        rule("canon-silu-from-sigmoid-mul", "?mul:(mul ?sig:(sigmoid ?a2) ?a)", &[same("?a", "?a2"), one_use("?sig")], apply::silu),
+        // x @ W + b == gemm(x, W, b), for a 2-D x, a constant W and a constant vector b (TensorFlow's dense layer)
+        rule("canon-gemm-from-matmul-add", "?add:(add ?mm:(matmul ?x ?w) ?b)", &[is("?mm", Fact::MatMul2dConst), one_use("?mm"), vector("?b")], apply::gemm),
+    ]
+}
+
+/// The gates of an SE block: the sigmoid-shaped activations (the SE kernels and the Ascend
+/// lowering have a gate path for each).
+pub const SE_GATES: &[OpKind] = &[OpKind::Sigmoid, OpKind::HardSigmoid];
+
+/// The two dense layers with the activation and the gate, as gemms, over a pooled [N,C].
+const FC: &str = "?gate:({gate} ?fc2:(gemm ?act:({act} ?fc1:(gemm {pooled} ?w1 ?b1)) ?w2 ?b2))";
+/// Pooling that keeps [N,C,1,1], then a view to [N,C].
+const FLAT: &str = "?flat:(flatten|reshape|squeeze ?pool:(global_average_pool|reduce_mean ?xp))";
+/// Pooling straight to [N,C].
+const MEAN: &str = "?pool:(reduce_mean ?xp)";
+
+/// The SE forms: name, the gate at [N,C,1,1] (over `{act}` and `{gate}`), and the facts its
+/// nodes need.
+#[rustfmt::skip]
+fn se_forms() -> Vec<(&'static str, String, Vec<Cond>)> {
+    let fc_flat = FC.replace("{pooled}", FLAT);
+    let fc_mean = FC.replace("{pooled}", MEAN);
+    let flat = [is("?flat", Fact::To2d), is("?pool", Fact::MeanHwKeep), is("?fc1", Fact::Fc), is("?fc2", Fact::Fc)];
+    let mean = [is("?pool", Fact::MeanHwDrop), is("?fc1", Fact::Fc), is("?fc2", Fact::Fc)];
+    let reshape = [is("?view", Fact::To4d)];
+    let unsqueeze = [is("?view", Fact::UnsqueezeLast), is("?unsq", Fact::UnsqueezeLast)];
+    vec![
+        ("conv",              "?gate:({gate} ?fc2:(conv ?act:({act} ?fc1:(conv ?pool:(global_average_pool|reduce_mean ?xp) ?w1 ?b1)) ?w2 ?b2))".to_string(),
+                              vec![is("?pool", Fact::MeanHwKeep), is("?fc1", Fact::Pointwise), is("?fc2", Fact::Pointwise)]),
+        ("fc-reshape",        format!("?view:(reshape|unsqueeze {fc_flat})"),                  [&reshape[..], &flat[..]].concat()),
+        ("fc-unsqueeze",      format!("?view:(unsqueeze ?unsq:(unsqueeze {fc_flat}))"),        [&unsqueeze[..], &flat[..]].concat()),
+        ("mean-fc-reshape",   format!("?view:(reshape|unsqueeze {fc_mean})"),                  [&reshape[..], &mean[..]].concat()),
+        ("mean-fc-unsqueeze", format!("?view:(unsqueeze ?unsq:(unsqueeze {fc_mean}))"),        [&unsqueeze[..], &mean[..]].concat()),
     ]
 }
 
 /// `se-*`: squeeze-excitation, every variant of the seed families: pooling by
-/// global_average_pool or reduce_mean (kept or dropped dims), the two products as 1x1
-/// convs or as gemms with flatten/reshape/unsqueeze around them, relu/silu/relu6 between,
-/// sigmoid or hard sigmoid gate, and the gate multiplied on either side.
-pub fn squeeze_excite(p: &Preds) -> Vec<Rw> {
+/// global_average_pool or reduce_mean (dims kept or dropped), the two products as 1x1 convs
+/// or as gemms (a TensorFlow matmul + add is a gemm after `canon-gemm-from-matmul-add`) with
+/// flatten/reshape/squeeze/unsqueeze around them, any fusable activation between, a sigmoid
+/// or hard-sigmoid gate, and the gate multiplied on either side. Named
+/// `se-<form>-<act>-<gate>-gate-<side>`, the side being the gate's operand of the multiply.
+pub fn squeeze_excite() -> Vec<Rw> {
     let mut rules = Vec::new();
-    for &(act, act_name) in SE_ACTS {
-        for &(gate, gate_name) in SE_GATES {
-            let a = |inner: &str| format!("({act} {inner} ?ma)");
-            let g = |inner: &str| format!("({gate} {inner} ?mg)");
-            // (form name, gate at [N,C,1,1])
-            let conv = g(&format!("(conv1x1 {} ?w2 ?b2 ?m2)", a("(conv1x1 (gap ?x ?m0) ?w1 ?b1 ?m1)")));
-            let fc_flat = g(&format!("(fc {} ?w2 ?b2 ?m2)", a("(fc (to2d (gap ?x ?m0) ?mf) ?w1 ?b1 ?m1)")));
-            let fc_mean = g(&format!("(fc {} ?w2 ?b2 ?m2)", a("(fc (gap2d ?x ?m0) ?w1 ?b1 ?m1)")));
-            let forms = [
-                ("conv", conv),
-                ("fc-reshape", format!("(to4d {fc_flat} ?mr)")),
-                ("fc-unsqueeze", format!("(unsq1 (unsq1 {fc_flat} ?mu) ?mr)")),
-                ("mean-fc-reshape", format!("(to4d {fc_mean} ?mr)")),
-                ("mean-fc-unsqueeze", format!("(unsq1 (unsq1 {fc_mean} ?mu) ?mr)")),
-            ];
-            let rhs = format!("(F:se:{act_name}:{gate_name} ?x ?w1 ?b1 ?w2 ?b2 ?m0 ?m1 ?m2 ?mg ?mm)");
-            for (form, gate4) in &forms {
-                for (side, lhs) in [("left", format!("(mul ?x {gate4} ?mm)")), ("right", format!("(mul {gate4} ?x ?mm)"))] {
+    for (form, gate4, facts) in se_forms() {
+        for &act in FusedAct::KINDS {
+            for &gate in SE_GATES {
+                let gate4 = gate4.replace("{act}", act.name()).replace("{gate}", gate.name());
+                for (side, pattern) in [("right", format!("?mul:(mul ?x {gate4})")), ("left", format!("?mul:(mul {gate4} ?x)"))] {
+                    let shape = parse(&pattern);
+                    let mut conds = facts.clone();
+                    conds.extend(["?w1", "?b1", "?w2", "?b2"].map(const_or_absent));
+                    conds.push(same("?x", "?xp"));
+                    // Every node the SE replaces has no other reader, except that fc1 has two
+                    // when the activation is x * sigmoid(x).
+                    conds.extend(shape.interior().filter(|&v| v != var("?fc1")).map(Cond::OneUse));
+                    conds.push(Cond::OneUseBesidesSilu(var("?fc1"), var("?act")));
+                    let name = format!("se-{form}-{}-{}-gate-{side}", word(act), word(gate));
                     // x * gate(fc2(act(fc1(pool(x))))) == squeeze_excite(x)
-                    let name = format!("se-{form}-{act}-{gate}-gate-{side}");
-                    rules.push(rule(name, &lhs, &rhs, |p, eg, s| {
-                        // ?m1 may have two readers when the activation is x*sigmoid(x).
-                        all_const(eg, s, &["?w1", "?b1", "?w2", "?b2"]) && ["?m0", "?ma", "?m2"].iter().all(|v| single_use(p, eg, s, v))
-                    }, p));
+                    rules.push(rule_for(name, shape, &conds, apply::squeeze_excite));
                 }
             }
         }
@@ -78,30 +131,19 @@ pub fn squeeze_excite(p: &Preds) -> Vec<Rw> {
     rules
 }
 
-/// `conv-act-*` and `residual-*`: an activation fused into the conv or add that feeds it.
-pub fn activation_fusion(p: &Preds) -> Vec<Rw> {
+/// `conv-act-*` and `residual-add-*`: an activation fused into the conv or the add that
+/// feeds it, for every fusable activation.
+pub fn activations() -> Vec<Rw> {
     let mut rules = Vec::new();
-    for (act, act_name) in [("relu", "relu"), ("relu6", "relu6"), ("sigmoid", "sigmoid"), ("silu", "silu"), ("hswish", "hard_swish")] {
-        for conv in ["conv", "conv1x1"] {
-            // act(conv(x)) == conv{act}(x)
-            rules.push(rule(
-                format!("conv-act-{conv}-{act}"),
-                &format!("({act} ({conv} ?x ?w ?b ?m) ?ma)"),
-                &format!("(F:conv:{act_name} ?x ?w ?b ?m ?ma)"),
-                |p, eg, s| single_use(p, eg, s, "?m"),
-                p,
-            ));
-        }
+    for &act in FusedAct::KINDS {
+        // act(conv(x)) == conv{act}(x)
+        let pattern = format!("?act:({} ?conv:(conv ?x ?w ?b))", act.name());
+        rules.push(rule(format!("conv-act-{}", word(act)), &pattern, &[is("?conv", Fact::NoAct), one_use("?conv")], apply::conv_act));
     }
-    for (act, act_name) in [("relu", "relu"), ("relu6", "relu6")] {
-        // relu(a + b) == add_act{relu}(a, b)
-        rules.push(rule(
-            format!("residual-add-{act}"),
-            &format!("({act} (add ?a ?b ?m) ?ma)"),
-            &format!("(F:add:{act_name} ?a ?b ?m ?ma)"),
-            |p, eg, s| single_use(p, eg, s, "?m"),
-            p,
-        ));
+    for &act in FusedAct::KINDS {
+        // act(a + b) == add_act{act}(a, b)
+        let pattern = format!("?act:({} ?add:(add ?a ?b))", act.name());
+        rules.push(rule(format!("residual-add-{}", word(act)), &pattern, &[one_use("?add")], apply::add_act));
     }
     rules
 }
