@@ -265,10 +265,10 @@ fn matrix(m: &Match, w: &str, product: &str) -> Result<(Operand, usize), String>
     Ok((Operand::Derived(Const { name: format!("{}:se", c.name), tensor: t }), rows))
 }
 
-/// An SE product's bias as a vector of `n`: zeros where the product has none, [1,n]
-/// reshaped, a vector as is.
+/// An SE product's bias as a vector of `n`: zeros where the product has none (an `absent`
+/// operand, or a matmul that has no bias operand at all), [1,n] reshaped, a vector as is.
 fn vector(m: &Match, b: &str, n: usize, product: &str) -> Result<Operand, String> {
-    if m.facts(var(b)).is_some_and(|f| f.absent) {
+    if m.facts(var(b)).is_none_or(|f| f.absent) {
         let name = format!("{}:zero_bias", entry(m, product)?.name);
         return Ok(Operand::Derived(Const { name, tensor: Tensor::from_f32(vec![n], &vec![0.0; n]) }));
     }

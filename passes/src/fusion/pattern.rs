@@ -191,6 +191,10 @@ impl Shape {
         self.clauses.iter().skip(1).map(|c| c.var)
     }
 
+    /// Whether the pattern binds `v` (as a node or a leaf).
+    pub fn binds(&self, v: Var) -> bool {
+        self.all_vars().contains(&v)
+    }
 }
 
 /// The matched e-nodes, one per clause: in the class bound to the clause's variable, the

@@ -75,22 +75,34 @@ pub const SE_GATES: &[OpKind] = &[OpKind::Sigmoid, OpKind::HardSigmoid];
 
 /// The two dense layers with the activation and the gate, as gemms, over a pooled [N,C].
 const FC: &str = "?gate:({gate} ?fc2:(gemm ?act:({act} ?fc1:(gemm {pooled} ?w1 ?b1)) ?w2 ?b2))";
+/// The same with bias-free dense layers, as TensorFlow writes them (SE-ResNet recipe): 2-D
+/// matmuls by constant matrices.
+const MM: &str = "?gate:({gate} ?fc2:(matmul ?act:({act} ?fc1:(matmul {pooled} ?w1)) ?w2))";
 /// Pooling that keeps [N,C,1,1], then a view to [N,C].
 const FLAT: &str = "?flat:(flatten|reshape|squeeze ?pool:(global_average_pool|reduce_mean ?xp))";
 /// Pooling straight to [N,C].
 const MEAN: &str = "?pool:(reduce_mean ?xp)";
 
 /// The SE forms: name, the gate at [N,C,1,1] (over `{act}` and `{gate}`), and the facts its
-/// nodes need.
+/// nodes need. Weights and biases the pattern binds must be constants (a matmul form binds
+/// no biases: they are zero).
 #[rustfmt::skip]
 fn se_forms() -> Vec<(&'static str, String, Vec<Cond>)> {
     let fc_flat = FC.replace("{pooled}", FLAT);
     let fc_mean = FC.replace("{pooled}", MEAN);
+    let mm_flat = MM.replace("{pooled}", FLAT);
+    let mm_mean = MM.replace("{pooled}", MEAN);
     let flat = [is("?flat", Fact::To2d), is("?pool", Fact::MeanHwKeep), is("?fc1", Fact::Fc), is("?fc2", Fact::Fc)];
     let mean = [is("?pool", Fact::MeanHwDrop), is("?fc1", Fact::Fc), is("?fc2", Fact::Fc)];
+    let mm = [is("?fc1", Fact::MatMul2dConst), is("?fc2", Fact::MatMul2dConst)];
+    let mm_flat_facts = [is("?flat", Fact::To2d), is("?pool", Fact::MeanHwKeep)];
+    let mm_mean_facts = [is("?pool", Fact::MeanHwDrop)];
     let reshape = [is("?view", Fact::To4d)];
     let unsqueeze = [is("?view", Fact::UnsqueezeLast), is("?unsq", Fact::UnsqueezeLast)];
     vec![
+        ("mm-reshape",        format!("?view:(reshape|unsqueeze {mm_flat})"),                  [&reshape[..], &mm_flat_facts[..], &mm[..]].concat()),
+        ("mean-mm-reshape",   format!("?view:(reshape|unsqueeze {mm_mean})"),                  [&reshape[..], &mm_mean_facts[..], &mm[..]].concat()),
+        ("mean-mm-unsqueeze", format!("?view:(unsqueeze ?unsq:(unsqueeze {mm_mean}))"),        [&unsqueeze[..], &mm_mean_facts[..], &mm[..]].concat()),
         ("conv",              "?gate:({gate} ?fc2:(conv ?act:({act} ?fc1:(conv ?pool:(global_average_pool|reduce_mean ?xp) ?w1 ?b1)) ?w2 ?b2))".to_string(),
                               vec![is("?pool", Fact::MeanHwKeep), is("?fc1", Fact::Pointwise), is("?fc2", Fact::Pointwise)]),
         ("fc-reshape",        format!("?view:(reshape|unsqueeze {fc_flat})"),                  [&reshape[..], &flat[..]].concat()),
@@ -101,8 +113,9 @@ fn se_forms() -> Vec<(&'static str, String, Vec<Cond>)> {
 }
 
 /// `se-*`: squeeze-excitation, every variant of the seed families: pooling by
-/// global_average_pool or reduce_mean (dims kept or dropped), the two products as 1x1 convs
-/// or as gemms (a TensorFlow matmul + add is a gemm after `canon-gemm-from-matmul-add`) with
+/// global_average_pool or reduce_mean (dims kept or dropped), the two products as 1x1 convs,
+/// as gemms (a TensorFlow matmul + add is a gemm after `canon-gemm-from-matmul-add`) or as
+/// bias-free matmuls, with
 /// flatten/reshape/squeeze/unsqueeze around them, any fusable activation between, a sigmoid
 /// or hard-sigmoid gate, and the gate multiplied on either side. Named
 /// `se-<form>-<act>-<gate>-gate-<side>`, the side being the gate's operand of the multiply.
@@ -115,7 +128,8 @@ pub fn squeeze_excite() -> Vec<Rw> {
                 for (side, pattern) in [("right", format!("?mul:(mul ?x {gate4})")), ("left", format!("?mul:(mul {gate4} ?x)"))] {
                     let shape = parse(&pattern);
                     let mut conds = facts.clone();
-                    conds.extend(["?w1", "?b1", "?w2", "?b2"].map(const_or_absent));
+                    let bound = ["?w1", "?b1", "?w2", "?b2"].into_iter().filter(|v| shape.binds(var(v)));
+                    conds.extend(bound.map(const_or_absent));
                     conds.push(same("?x", "?xp"));
                     // Every node the SE replaces has no other reader, except that fc1 has two
                     // when the activation is x * sigmoid(x).
