@@ -47,15 +47,15 @@ pub fn load(path: &Path) -> Result<(Graph, Format)> {
 }
 
 /// Read an `.om` or `.air` file senetc wrote (`None` for other formats).
-pub fn read_ascend(path: &Path) -> Result<Option<senetc_codegen::ascend::AscendModel>> {
+pub fn read_ascend(path: &Path) -> Result<Option<senetc_om::AscendModel>> {
     let format = format_of(path)?;
     if !matches!(format, Format::Om | Format::Air) {
         return Ok(None);
     }
     let bytes = std::fs::read(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
     let m = match format {
-        Format::Om => senetc_codegen::ascend::read_om(&bytes),
-        _ => senetc_codegen::ascend::read_air(&bytes),
+        Format::Om => senetc_om::read_om(&bytes),
+        _ => senetc_om::read_air(&bytes),
     };
     Ok(Some(m.map_err(|e| UsageError(format!("{}: {e}", path.display())))?))
 }

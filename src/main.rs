@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use senetc::load;
-use senetc::output::write_atomic;
+use senetc::output::{write_atomic, write_atomic_with};
 use senetc::progress::Progress;
 use senetc::report::{signature, Report};
 use senetc::UsageError;
@@ -342,15 +342,15 @@ fn compile(a: CompileArgs) -> Result<()> {
     }
     progress.phase(&format!("writing {}", out.display()));
     let t = Instant::now();
-    let ascend = || ascend_opts.clone().ok_or_else(|| anyhow::anyhow!("ascend options"));
-    let bytes = match emit {
-        Emit::Ir => senetc_ir::text::print(&g).into_bytes(),
-        Emit::Onnx => senetc_codegen::onnx_export::export(&g)?,
-        Emit::Om => senetc_codegen::ascend::emit_om(&g, &ascend()?)?,
-        Emit::Air => senetc_codegen::ascend::emit_air(&g, &ascend()?)?,
-        Emit::Json => senetc_codegen::ascend::emit_json(&g, &ascend()?)?,
-    };
-    write_atomic(&out, &bytes)?;
+    let ascend = || ascend_opts.as_ref().ok_or_else(|| anyhow::anyhow!("ascend options"));
+    match emit {
+        Emit::Ir => write_atomic(&out, senetc_ir::text::print(&g).as_bytes())?,
+        Emit::Onnx => write_atomic(&out, &senetc_codegen::onnx_export::export(&g)?)?,
+        // The Ascend writers stream into the file: weights are never gathered in memory.
+        Emit::Om => write_atomic_with(&out, |w| Ok(senetc_codegen::ascend::emit_om(&g, ascend()?, w)?))?,
+        Emit::Air => write_atomic_with(&out, |w| Ok(senetc_codegen::ascend::emit_air(&g, ascend()?, w)?))?,
+        Emit::Json => write_atomic_with(&out, |w| Ok(senetc_codegen::ascend::emit_json(&g, ascend()?, w)?))?,
+    }
     timings.insert("emit", ms(t));
     timings.insert("total", ms(t0));
     progress.done();

@@ -1,5 +1,5 @@
 //! senetc backends: ONNX export (so any senetc graph opens in Netron and runs in
-//! onnxruntime) and the CPU reference.
+//! onnxruntime), the CPU reference, and the Ascend writers (OM, AIR, JSON).
 #![warn(missing_docs)]
 
 pub mod ascend;
@@ -27,4 +27,7 @@ pub enum CodegenError {
     /// The graph itself is malformed.
     #[error(transparent)]
     Ir(#[from] senetc_ir::IrError),
+    /// The output could not be written.
+    #[error("writing the model: {0}")]
+    Io(#[from] std::io::Error),
 }

@@ -77,3 +77,24 @@ pub fn with_precision(g: &senetc_ir::Graph, mode: senetc_ir::PrecisionMode) -> s
     senetc_passes::PassManager::new(options).expect("pipeline").run(&mut g, None).expect("fp16 pass");
     g
 }
+
+/// `g` as an OM file in memory.
+pub fn emit_om(g: &senetc_ir::Graph, opts: &senetc_codegen::ascend::AscendOptions) -> Result<Vec<u8>, senetc_codegen::CodegenError> {
+    let mut out = Vec::new();
+    senetc_codegen::ascend::emit_om(g, opts, &mut out)?;
+    Ok(out)
+}
+
+/// `g` as an AIR file in memory.
+pub fn emit_air(g: &senetc_ir::Graph, opts: &senetc_codegen::ascend::AscendOptions) -> Result<Vec<u8>, senetc_codegen::CodegenError> {
+    let mut out = Vec::new();
+    senetc_codegen::ascend::emit_air(g, opts, &mut out)?;
+    Ok(out)
+}
+
+/// `g` as `atc --mode=1` JSON in memory.
+pub fn emit_json(g: &senetc_ir::Graph, opts: &senetc_codegen::ascend::AscendOptions) -> Result<Vec<u8>, senetc_codegen::CodegenError> {
+    let mut out = Vec::new();
+    senetc_codegen::ascend::emit_json(g, opts, &mut out)?;
+    Ok(out)
+}
