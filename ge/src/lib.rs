@@ -26,3 +26,6 @@ pub use cann::{from_ir, to_ir, CannOp, Operand, Read, ReadContext};
 pub use desc::Desc;
 pub use table::{Compute, FormatRule, Input, IrOperand, Role};
 pub use types::Format;
+
+#[cfg(test)]
+mod tests;

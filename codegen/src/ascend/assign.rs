@@ -68,7 +68,7 @@ pub fn assign(l: &Lowered, opts: &AscendOptions) -> Result<Vec<GeOp>, CodegenErr
     }
     let mut attrs = Attrs::new();
     attrs.insert("original_op_names".into(), attr::strings(&[]));
-    let name = a.fresh("NetOutput");
+    let name = a.fresh(CannOp::NetOutput.name());
     a.out.push(GeOp { name, ty: CannOp::NetOutput, inputs, in_descs, out_descs: vec![], attrs, value: None, output_names: names });
     Ok(a.out)
 }

@@ -103,7 +103,7 @@ mod tests {
     fn streams_the_bytes_prost_would_encode() {
         let big = bytes::Bytes::from((0..200_000u32).map(|i| i as u8).collect::<Vec<u8>>());
         let t = proto::TensorDef { desc: Some(proto::TensorDescriptor { name: "w".into(), ..Default::default() }), data: big };
-        let op = proto::OpDef { name: "c".into(), r#type: "Const".into(), attr: [("value".to_string(), senetc_ge::attr::tensor(t))].into(), ..Default::default() };
+        let op = proto::OpDef { name: "c".into(), r#type: senetc_ge::CannOp::Const.name().into(), attr: [("value".to_string(), senetc_ge::attr::tensor(t))].into(), ..Default::default() };
         let model = proto::ModelDef { name: "m".into(), graph: vec![proto::GraphDef { op: vec![op; 3], ..Default::default() }], ..Default::default() };
         let mut out = Vec::new();
         let mut buf = StreamBuf::new(&mut out);

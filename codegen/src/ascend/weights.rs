@@ -82,3 +82,53 @@ impl Placement {
         p
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use senetc_ir::DType;
+
+    fn filter() -> Tensor {
+        Tensor::from_f32(vec![20, 3, 2, 2], &(0..240).map(|v| v as f32 / 7.0).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn unconverted_weights_are_the_source_bytes() {
+        let t = filter();
+        let w = Weight::new(t.clone(), Desc::new(DType::F32, Format::Nchw, Format::Nchw, t.shape().to_vec()));
+        let b = w.bytes();
+        assert_eq!(b.len(), w.len());
+        assert_eq!(b.as_ptr(), t.bytes().as_ptr(), "no copy of an unconverted weight");
+    }
+
+    #[test]
+    fn converted_weights_are_cast_then_laid_out() {
+        let t = filter();
+        let w = Weight::new(t.clone(), Desc::new(DType::F16, Format::FractalZ, Format::Nchw, t.shape().to_vec()));
+        let want = layout::to_fractal_z(t.cast(DType::F16).bytes(), t.shape(), 2);
+        assert_eq!(w.len(), want.len());
+        assert_eq!(&w.bytes()[..], &want[..]);
+    }
+
+    #[test]
+    fn placement_aligns_every_weight_to_512() {
+        let konst = |n: usize| GeOp {
+            name: String::new(),
+            ty: senetc_ge::CannOp::Const,
+            inputs: vec![],
+            in_descs: vec![],
+            out_descs: vec![],
+            attrs: Default::default(),
+            value: Some(Weight::new(Tensor::from_f32(vec![n], &vec![0.0; n]), Desc::new(DType::F32, Format::Nd, Format::Nd, vec![n]))),
+            output_names: vec![],
+        };
+        let mut relu = konst(0);
+        relu.ty = senetc_ge::CannOp::Relu;
+        relu.value = None;
+        let p = Placement::of(&[konst(3), relu, konst(0), konst(200), konst(1)]);
+        // An empty weight takes an offset and no bytes, as GE's builder leaves it.
+        assert_eq!(p.offsets, [Some(512), None, Some(1024), Some(1024), Some(2048)]);
+        assert_eq!(p.len, 2052);
+        assert_eq!(Placement::of(&[]).len, 0);
+    }
+}
