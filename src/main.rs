@@ -319,7 +319,7 @@ fn compile(a: CompileArgs) -> Result<()> {
         let report = Report {
             senetc_version: env!("CARGO_PKG_VERSION"),
             model: a.model.display().to_string(),
-            format,
+            format: format.name(),
             target: target.name().to_string(),
             emit: ext.to_string(),
             output: out.display().to_string(),
@@ -431,7 +431,7 @@ fn inspect(a: InspectArgs) -> Result<()> {
     let (g, format, _) = load::load(&a.model)?;
     let mut s = String::new();
     use std::fmt::Write;
-    if let Some(m) = load::read_ascend(&a.model)? {
+    if let Some(m) = senetc_frontends::read_ascend(&a.model)? {
         s.push_str(&m.describe());
         s.push('\n');
         let _ = writeln!(s, "as senetc IR (TransData, NC1HWC0, FRACTAL_Z and fp16 storage undone):");

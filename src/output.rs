@@ -2,7 +2,7 @@
 //! compile never leaves a partial file.
 
 use anyhow::{Context, Result};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Write `bytes` to `path` atomically (creating its folder if needed).
@@ -10,25 +10,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |w| Ok(w.write_all(bytes)?))
 }
 
-/// Write `path` atomically with `write`, which streams into a temporary file beside it; the
-/// file appears under its name only if `write` succeeds (a failure leaves nothing behind).
+/// Create `path` atomically from what `write` writes into it (buffered), creating its folder
+/// if needed. If `write` fails, or the file cannot be completed, the temporary file is
+/// removed and nothing is left at `path`; `write`'s own error is returned unchanged.
 pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = temp_path(path);
-    let result = (|| -> Result<()> {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        write(&mut f)?;
-        let f = f.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    })();
-    if let Err(e) = result {
+    let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    let result = write(&mut out).and_then(|()| {
+        (|| -> std::io::Result<()> {
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })()
+        .with_context(|| format!("writing {}", path.display()))
+    });
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
     }
-    Ok(())
+    result
 }
 
 fn temp_path(path: &Path) -> PathBuf {

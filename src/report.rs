@@ -49,7 +49,7 @@ pub struct Report {
     /// The model file.
     pub model: String,
     /// Its format.
-    pub format: crate::load::Format,
+    pub format: &'static str,
     /// What the importer did to the model (training constructs resolved, what a file held).
     pub import_notes: Vec<String>,
     /// The target.

@@ -9,7 +9,7 @@
 
 mod common;
 
-use senetc_codegen::ascend::{self, AscendOptions, PrecisionMode};
+use senetc_codegen::ascend::{AscendOptions, PrecisionMode};
 use senetc_codegen::cpu::CpuPlan;
 use senetc_ir::{stats, Graph, Tensor};
 use senetc_passes::{PassManager, PassOptions};
@@ -49,7 +49,7 @@ fn argmax(v: &[f32]) -> usize {
 
 /// Read `om` back, run it on `x`; (max |diff|, max |expected|, argmax equal).
 fn run_om(label: &str, om: &[u8], x: &Tensor, want: &Tensor) -> (f32, f32, bool) {
-    let m = ascend::read_om(om).unwrap_or_else(|e| panic!("{label}: read_om: {e}"));
+    let m = senetc_om::read_om(om).unwrap_or_else(|e| panic!("{label}: read_om: {e}"));
     let g = m.to_graph().unwrap_or_else(|e| panic!("{label}: to_graph: {e}"));
     let mut plan = CpuPlan::new(&g, &[x.shape().to_vec()], 2).unwrap_or_else(|e| panic!("{label}: plan: {e}"));
     let outs = plan.run(std::slice::from_ref(x)).unwrap_or_else(|e| panic!("{label}: run: {e}"));
@@ -80,11 +80,11 @@ fn every_model_round_trips_through_om() {
             let label = format!("{} [{}]", c.label, mode.name());
             let opts = AscendOptions { precision_mode: mode, ..Default::default() };
             let g = common::with_precision(&g, mode);
-            let om = ascend::emit_om(&g, &opts).unwrap_or_else(|e| panic!("{label}: emit_om: {e}"));
-            let om2 = ascend::emit_om(&g, &opts).unwrap();
+            let om = common::emit_om(&g, &opts).unwrap_or_else(|e| panic!("{label}: emit_om: {e}"));
+            let om2 = common::emit_om(&g, &opts).unwrap();
             assert!(om == om2, "{label}: two OM emits differ");
-            let json = ascend::emit_json(&g, &opts).unwrap();
-            assert!(json == ascend::emit_json(&g, &opts).unwrap(), "{label}: two JSON emits differ");
+            let json = common::emit_json(&g, &opts).unwrap();
+            assert!(json == common::emit_json(&g, &opts).unwrap(), "{label}: two JSON emits differ");
             if let Some(d) = &dump_dir {
                 dump(d, &c.label, mode.name(), &om, &json);
             }
@@ -102,9 +102,9 @@ fn every_model_round_trips_through_om() {
         }
         // AIR: framework-level graph, weights inline; it reads back and runs in fp32.
         let opts = AscendOptions::default();
-        let air = ascend::emit_air(&g, &opts).unwrap_or_else(|e| panic!("{}: emit_air: {e}", c.label));
-        assert!(air == ascend::emit_air(&g, &opts).unwrap(), "{}: two AIR emits differ", c.label);
-        let m = ascend::read_air(&air).unwrap();
+        let air = common::emit_air(&g, &opts).unwrap_or_else(|e| panic!("{}: emit_air: {e}", c.label));
+        assert!(air == common::emit_air(&g, &opts).unwrap(), "{}: two AIR emits differ", c.label);
+        let m = senetc_om::read_air(&air).unwrap();
         assert!(m.node_types().iter().all(|t| t != "TransData" && t != "Cast"), "{}: AIR has layout/precision ops", c.label);
         let ag = m.to_graph().unwrap();
         let mut plan = CpuPlan::new(&ag, &[x.shape().to_vec()], 2).unwrap();
@@ -138,15 +138,15 @@ fn optimized_models_lower_fused_ops_to_fusion_groups() {
             let label = format!("{label} optimized [{}]", mode.name());
             let opts = AscendOptions { precision_mode: mode, ..Default::default() };
             let g = common::with_precision(&g, mode);
-            let om = ascend::emit_om(&g, &opts).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let om = common::emit_om(&g, &opts).unwrap_or_else(|e| panic!("{label}: {e}"));
             if let Some(d) = std::env::var_os("SENETC_OM_DIR") {
-                dump(Path::new(&d), &format!("{}/optimized", model.parent().unwrap().file_name().unwrap().to_string_lossy()) , &format!("{}.{}", model.file_stem().unwrap().to_string_lossy(), mode.name()), &om, &ascend::emit_json(&g, &opts).unwrap());
+                dump(Path::new(&d), &format!("{}/optimized", model.parent().unwrap().file_name().unwrap().to_string_lossy()) , &format!("{}.{}", model.file_stem().unwrap().to_string_lossy(), mode.name()), &om, &common::emit_json(&g, &opts).unwrap());
             }
-            let m = ascend::read_om(&om).unwrap();
+            let m = senetc_om::read_om(&om).unwrap();
             // One group per fused IR node; every SE block becomes ReduceMeanD ... Mul in one group.
             let mut groups = std::collections::BTreeMap::<i64, Vec<String>>::new();
             for op in &m.model.graph[0].op {
-                if let Some(f) = ascend::attr::get_int(&op.attr, "_fusion_group") {
+                if let Some(f) = senetc_ge::attr::get_int(&op.attr, "_fusion_group") {
                     groups.entry(f).or_default().push(op.r#type.clone());
                 }
             }

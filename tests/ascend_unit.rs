@@ -5,7 +5,8 @@
 
 mod common;
 
-use senetc_codegen::ascend::{self, attr, proto, AscendOptions, InputFormat, PrecisionMode, SocVersion};
+use senetc_codegen::ascend::{AscendOptions, InputFormat, PrecisionMode, SocVersion};
+use senetc_ge::{attr, proto};
 use senetc_codegen::cpu::CpuPlan;
 use senetc_codegen::CodegenError;
 use senetc_ir::ops::*;
@@ -80,7 +81,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn ops_of(om: &[u8]) -> Vec<proto::OpDef> {
-    ascend::read_om(om).unwrap().model.graph[0].op.clone()
+    senetc_om::read_om(om).unwrap().model.graph[0].op.clone()
 }
 
 #[test]
@@ -92,8 +93,8 @@ fn every_lowering_path_round_trips() {
         let g = common::with_precision(&g, mode);
         for runtime_formats in [true, false] {
             let opts = AscendOptions { precision_mode: mode, runtime_formats, ..Default::default() };
-            let om = ascend::emit_om(&g, &opts).unwrap();
-            let back = ascend::read_om(&om).unwrap().to_graph().unwrap();
+            let om = common::emit_om(&g, &opts).unwrap();
+            let back = senetc_om::read_om(&om).unwrap().to_graph().unwrap();
             let d = max_diff(&run(&back, &x), &want);
             eprintln!("{} formats={runtime_formats}: max|diff| {d:.2e}", mode.name());
             assert!(d <= tol, "{} formats={runtime_formats}: {d}", mode.name());
@@ -104,7 +105,7 @@ fn every_lowering_path_round_trips() {
 #[test]
 fn fused_ops_share_a_fusion_group() {
     let g = common::with_precision(&small_graph(), PrecisionMode::ForceFp16);
-    let om = ascend::emit_om(&g, &AscendOptions::default()).unwrap();
+    let om = common::emit_om(&g, &AscendOptions::default()).unwrap();
     let ops = ops_of(&om);
     let group_of = |name: &str| {
         let op = ops.iter().find(|o| o.name == name).unwrap_or_else(|| panic!("no op {name}"));
@@ -131,7 +132,7 @@ fn fused_ops_share_a_fusion_group() {
 fn runtime_formats_and_fp16_descs() {
     // The fp16 pass decides the types (force_fp16, ATC's default); the backend carries them.
     let g = common::with_precision(&small_graph(), PrecisionMode::ForceFp16);
-    let om = ascend::emit_om(&g, &AscendOptions::default()).unwrap();
+    let om = common::emit_om(&g, &AscendOptions::default()).unwrap();
     let ops = ops_of(&om);
     let find = |n: &str| ops.iter().find(|o| o.name == n).unwrap();
     // Depthwise conv with group == channels.
@@ -177,10 +178,10 @@ fn runtime_formats_and_fp16_descs() {
 
 #[test]
 fn om_container_is_well_formed() {
-    let om = ascend::emit_om(&small_graph(), &AscendOptions::default()).unwrap();
+    let om = common::emit_om(&small_graph(), &AscendOptions::default()).unwrap();
     assert_eq!(&om[0..4], b"IMOD");
     assert_eq!(u32::from_le_bytes(om[76..80].try_into().unwrap()) as usize, om.len() - 256);
-    let m = ascend::read_om(&om).unwrap();
+    let m = senetc_om::read_om(&om).unwrap();
     let h = m.header.as_ref().unwrap();
     assert_eq!((h.version, h.om_ir_version, h.model_num, h.name.as_str()), (0x2000_0000, 2, 1, "small"));
     let kinds: Vec<u32> = m.partitions.iter().map(|p| p.kind).collect();
@@ -215,15 +216,15 @@ fn options_bind_batch_nhwc_and_out_nodes() {
     let g = small_graph();
     // Batch 3 through input_shapes.
     let opts = AscendOptions { input_shapes: [("x".to_string(), vec![3, 4, 8, 8])].into(), precision_mode: PrecisionMode::ForceFp32, ..Default::default() };
-    let back = ascend::read_om(&ascend::emit_om(&g, &opts).unwrap()).unwrap().to_graph().unwrap();
+    let back = senetc_om::read_om(&common::emit_om(&g, &opts).unwrap()).unwrap().to_graph().unwrap();
     let x3 = input(3);
     assert!(max_diff(&run(&back, &x3), &run(&g, &x3)) <= 1e-5);
     // A wrong shape is refused.
     let bad = AscendOptions { input_shapes: [("x".to_string(), vec![3, 5, 8, 8])].into(), ..Default::default() };
-    assert!(matches!(ascend::emit_om(&g, &bad), Err(CodegenError::Input(_))));
+    assert!(matches!(common::emit_om(&g, &bad), Err(CodegenError::Input(_))));
     // NHWC input: Data is NHWC, a TransposeD follows, results equal on transposed input.
     let opts = AscendOptions { input_format: InputFormat::Nhwc, precision_mode: PrecisionMode::ForceFp32, ..Default::default() };
-    let m = ascend::read_om(&ascend::emit_om(&g, &opts).unwrap()).unwrap();
+    let m = senetc_om::read_om(&common::emit_om(&g, &opts).unwrap()).unwrap();
     let data = &m.model.graph[0].op.iter().find(|o| o.r#type == "Data").unwrap().output_desc[0];
     assert_eq!((data.layout.as_str(), data.shape.as_ref().unwrap().dim.as_slice()), ("NHWC", &[1i64, 8, 8, 4][..]));
     let back = m.to_graph().unwrap();
@@ -239,19 +240,19 @@ fn options_bind_batch_nhwc_and_out_nodes() {
     assert!(max_diff(&got, &run(&g, &x)) <= 1e-5);
     // out_nodes: the model ends at the squeeze-excite block.
     let opts = AscendOptions { out_nodes: vec![("se".into(), 0)], ..Default::default() };
-    let m = ascend::read_om(&ascend::emit_om(&g, &opts).unwrap()).unwrap();
+    let m = senetc_om::read_om(&common::emit_om(&g, &opts).unwrap()).unwrap();
     assert!(m.node_types().iter().all(|t| t != "MatMulV2" && t != "SoftmaxV2"));
     assert_eq!(m.model.graph[0].output.len(), 1);
-    assert!(matches!(ascend::emit_om(&g, &AscendOptions { out_nodes: vec![("nope".into(), 0)], ..Default::default() }), Err(CodegenError::Input(_))));
+    assert!(matches!(common::emit_om(&g, &AscendOptions { out_nodes: vec![("nope".into(), 0)], ..Default::default() }), Err(CodegenError::Input(_))));
 }
 
 #[test]
 fn ascend310_refuses_fp32_cube_ops() {
     let opts = AscendOptions { soc_version: SocVersion::Ascend310, precision_mode: PrecisionMode::ForceFp32, ..Default::default() };
-    let e = ascend::emit_om(&small_graph(), &opts).unwrap_err();
+    let e = common::emit_om(&small_graph(), &opts).unwrap_err();
     assert!(matches!(e, CodegenError::Unsupported { target: "ascend910", .. }), "{e}");
     let opts = AscendOptions { soc_version: SocVersion::Ascend310, ..Default::default() };
-    assert!(ascend::emit_om(&common::with_precision(&small_graph(), PrecisionMode::ForceFp16), &opts).is_ok());
+    assert!(common::emit_om(&common::with_precision(&small_graph(), PrecisionMode::ForceFp16), &opts).is_ok());
 }
 
 #[test]
@@ -261,7 +262,7 @@ fn unsupported_ops_name_their_node() {
     let w = konst(&mut g, "w", &[4, 4, 1, 1], 1, 1.0);
     let c = g.add("nhwc_conv", Op::Conv(Conv { format: DataFormat::Nhwc, ..Default::default() }), &[x, w]).unwrap();
     g.add_output("y", c);
-    match ascend::emit_om(&g, &AscendOptions::default()) {
+    match common::emit_om(&g, &AscendOptions::default()) {
         Err(CodegenError::Unsupported { node, op, target, why }) => {
             assert_eq!((node.as_str(), op, target), ("nhwc_conv", "conv", "ascend910"));
             assert!(why.contains("NHWC"), "{why}");
@@ -273,13 +274,13 @@ fn unsupported_ops_name_their_node() {
     let b = g.add_input("b", TensorType::new(DType::F32, Shape::known(&[2, 4, 5])));
     let m = g.add("bmm", Op::MatMul(MatMul {}), &[a, b]).unwrap();
     g.add_output("y", m);
-    assert!(matches!(ascend::emit_om(&g, &AscendOptions::default()), Err(CodegenError::Unsupported { .. })));
+    assert!(matches!(common::emit_om(&g, &AscendOptions::default()), Err(CodegenError::Unsupported { .. })));
 }
 
 #[test]
 fn json_looks_like_atc_mode_1() {
     let g = common::with_precision(&small_graph(), PrecisionMode::ForceFp16);
-    let j = String::from_utf8(ascend::emit_json(&g, &AscendOptions::default()).unwrap()).unwrap();
+    let j = String::from_utf8(common::emit_json(&g, &AscendOptions::default()).unwrap()).unwrap();
     let v: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(v["name"], "small");
     assert_eq!(v["version"], 2);
@@ -300,15 +301,15 @@ fn json_looks_like_atc_mode_1() {
 
 #[test]
 fn garbage_is_an_error_not_a_panic() {
-    assert!(ascend::read_om(b"").is_err());
-    assert!(ascend::read_om(&[0u8; 300]).is_err());
-    assert!(ascend::read_air(b"\xff\xff\xff\xff").is_err());
-    let om = ascend::emit_om(&small_graph(), &AscendOptions::default()).unwrap();
+    assert!(senetc_om::read_om(b"").is_err());
+    assert!(senetc_om::read_om(&[0u8; 300]).is_err());
+    assert!(senetc_om::read_air(b"\xff\xff\xff\xff").is_err());
+    let om = common::emit_om(&small_graph(), &AscendOptions::default()).unwrap();
     // Truncation, a wrong length, a corrupted table, flipped bytes anywhere: Err or a model, never a panic.
-    assert!(ascend::read_om(&om[..om.len() - 1]).is_err());
+    assert!(senetc_om::read_om(&om[..om.len() - 1]).is_err());
     let mut bad = om.clone();
     bad[256] = 200;
-    assert!(ascend::read_om(&bad).is_err());
+    assert!(senetc_om::read_om(&bad).is_err());
     let mut s = 12345u32;
     for _ in 0..300 {
         let mut b = om.clone();
@@ -319,7 +320,7 @@ fn garbage_is_an_error_not_a_panic() {
             let i = 256 + (s as usize) % (b.len() - 256).min(4096);
             b[i] ^= (s >> 8) as u8 | 1;
         }
-        if let Ok(m) = ascend::read_om(&b) {
+        if let Ok(m) = senetc_om::read_om(&b) {
             let _ = m.describe();
             let _ = m.to_graph();
         }

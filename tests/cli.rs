@@ -260,6 +260,18 @@ fn ascend_outputs_inspect_and_run() {
 }
 
 #[test]
+fn failed_ascend_compile_leaves_no_file() {
+    // The OM is streamed into a temporary file; the Ascend310 cube unit refuses fp32 while
+    // lowering, after that file was created.
+    let out = tmp("ascend_fail/x.om");
+    let r = senetc(&["compile", &tiny(), "--soc-version", "Ascend310", "--precision-mode", "force_fp32", "-o", s(&out)]);
+    assert_eq!(r.status.code(), Some(1), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("Ascend310"));
+    let left: Vec<_> = std::fs::read_dir(out.parent().unwrap()).unwrap().collect();
+    assert!(left.is_empty(), "a failed compile left {left:?}");
+}
+
+#[test]
 fn ascend_flags_are_checked() {
     let out = tmp("x.om");
     assert_eq!(senetc(&["compile", &tiny(), "--emit", "om", "-o", s(&out)]).status.code(), Some(2), "om needs the ascend target");

@@ -1,5 +1,5 @@
 //! senetc backends: ONNX export (so any senetc graph opens in Netron and runs in
-//! onnxruntime) and the CPU reference.
+//! onnxruntime), the CPU reference, and the Ascend writers (OM, AIR, JSON).
 #![warn(missing_docs)]
 
 pub mod ascend;

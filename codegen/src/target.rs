@@ -160,12 +160,12 @@ impl Target for Ascend {
             return Ok(());
         }
         let opts = self.options(options);
-        let bytes = match kind.name {
-            "om" => ascend::emit_om(g, &opts)?,
-            "air" => ascend::emit_air(g, &opts)?,
-            "json" => ascend::emit_json(g, &opts)?,
-            other => return Err(CodegenError::Input(format!("target {} cannot write {other}", self.name()))),
-        };
-        out.write_all(&bytes).map_err(CodegenError::from)
+        // The writers stream into `out`: weights go from their buffers to the file once.
+        match kind.name {
+            "om" => ascend::emit_om(g, &opts, out),
+            "air" => ascend::emit_air(g, &opts, out),
+            "json" => ascend::emit_json(g, &opts, out),
+            other => Err(CodegenError::Input(format!("target {} cannot write {other}", self.name()))),
+        }
     }
 }

@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 pub enum Format {
     /// ONNX protobuf.
     Onnx,
+    /// An Ascend offline model senetc wrote.
+    Om,
+    /// An Ascend AIR graph senetc wrote.
+    Air,
 }
 
 impl Format {
@@ -21,6 +25,8 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Onnx => "onnx",
+            Format::Om => "om",
+            Format::Air => "air",
         }
     }
 }
@@ -51,8 +57,22 @@ pub fn detect(path: &Path) -> Result<Format, FrontendError> {
     }
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("onnx") => Ok(Format::Onnx),
+        Some("om") => Ok(Format::Om),
+        Some("air") => Ok(Format::Air),
         _ => Err(FrontendError::decode(path, "unknown model format (senetc reads .onnx, .om, .air)")),
     }
+}
+
+/// Read an `.om` or `.air` file senetc wrote (`None` for other formats): the GE model, which
+/// `inspect` describes.
+pub fn read_ascend(path: &Path) -> Result<Option<senetc_om::AscendModel>, FrontendError> {
+    let format = detect(path)?;
+    if !matches!(format, Format::Om | Format::Air) {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(|source| FrontendError::Io { path: path.to_path_buf(), source })?;
+    let m = if format == Format::Om { senetc_om::read_om(&bytes) } else { senetc_om::read_air(&bytes) };
+    m.map(Some).map_err(|e| FrontendError::decode(path, e.to_string()))
 }
 
 /// Import the model at `path`.
@@ -60,6 +80,12 @@ pub fn import(path: &Path, options: &ImportOptions) -> Result<Imported, Frontend
     let format = detect(path)?;
     let (graph, notes) = match format {
         Format::Onnx => senetc_onnx::import(path)?,
+        Format::Om | Format::Air => {
+            let m = read_ascend(path)?.ok_or_else(|| FrontendError::decode(path, "not an Ascend model"))?;
+            let g = m.to_graph().map_err(|e| FrontendError::decode(path, e.to_string()))?;
+            senetc_ir::verify(&g).map_err(|e| FrontendError::decode(path, e.to_string()))?;
+            (g, ImportNotes::default())
+        }
     };
     let _ = options;
     Ok(Imported { graph, format, notes })

@@ -133,3 +133,24 @@ pub fn has_checks(src: &str) -> bool {
         l.starts_with("check:") || l.starts_with("next:") || l.starts_with("not:")
     })
 }
+
+/// `g` as an OM file in memory.
+pub fn emit_om(g: &senetc_ir::Graph, opts: &senetc_codegen::ascend::AscendOptions) -> Result<Vec<u8>, senetc_codegen::CodegenError> {
+    let mut out = Vec::new();
+    senetc_codegen::ascend::emit_om(g, opts, &mut out)?;
+    Ok(out)
+}
+
+/// `g` as an AIR file in memory.
+pub fn emit_air(g: &senetc_ir::Graph, opts: &senetc_codegen::ascend::AscendOptions) -> Result<Vec<u8>, senetc_codegen::CodegenError> {
+    let mut out = Vec::new();
+    senetc_codegen::ascend::emit_air(g, opts, &mut out)?;
+    Ok(out)
+}
+
+/// `g` as `atc --mode=1` JSON in memory.
+pub fn emit_json(g: &senetc_ir::Graph, opts: &senetc_codegen::ascend::AscendOptions) -> Result<Vec<u8>, senetc_codegen::CodegenError> {
+    let mut out = Vec::new();
+    senetc_codegen::ascend::emit_json(g, opts, &mut out)?;
+    Ok(out)
+}

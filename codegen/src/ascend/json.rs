@@ -5,7 +5,7 @@
 //! and the fields GE's dumper drops are dropped: `output`, `data_offset`, `data`, `workspace`,
 //! `workspace_bytes`, `memory_size`, `weight_size`, `size`, `bt`, `quantize_factor`.
 
-use super::proto::{self, attr_def::Value};
+use senetc_ge::proto::{self, attr_def::Value};
 use std::collections::BTreeMap;
 
 /// A JSON value with keys in insertion order.

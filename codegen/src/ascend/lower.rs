@@ -3,10 +3,10 @@
 //! (NCHW for 4-D activations, ND otherwise). [`super::assign`] then picks runtime formats
 //! and precisions. The symbolic batch is bound here, so every shape is static.
 
-use super::attr::{self, Attrs};
-use super::types::Format;
 use super::{AscendOptions, InputFormat, TARGET};
 use crate::CodegenError;
+use senetc_ge::attr::{self, Attrs};
+use senetc_ge::{from_ir, CannOp, Format, FormatRule};
 use senetc_ir::ops::{norm_axis, DataFormat, FusedAct, PadMode};
 use senetc_ir::{DType, Dim, Graph, Node, NodeId, Op, Outlet, Tensor};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -31,62 +31,24 @@ pub struct LOut {
     pub format: Format,
 }
 
-/// What an op wants of one input once formats and precisions are chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Want {
-    /// An activation: the op's compute type, NC1HWC0 when the op runs in it.
-    Act,
-    /// A conv filter: compute type, FRACTAL_Z when the op runs in NC1HWC0.
-    Filter,
-    /// A weight, bias or scalar in origin format (ND), compute type.
-    Weight,
-    /// Batch-norm statistics and affine parameters: always fp32 ND (the prototype's type).
-    Stat,
-    /// Whatever the producer gives (shape tensors, Cast's input).
-    AsIs,
-}
-
-/// Where an op's compute type comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Precision {
-    /// The IR node's element type (as the fp16 pass decided it).
-    Carried,
-    /// The op's own output type is fixed (Data, Cast, integer ops).
-    Fixed,
-}
-
-/// Whether an op may run in NC1HWC0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FormatRule {
-    /// AI-Core op that always runs 4-D activations in NC1HWC0.
-    Hd5,
-    /// Elementwise: NC1HWC0 when its 4-D activation inputs already are.
-    Follow,
-    /// Needs NCHW/ND (MatMul, Reshape, Softmax, ...).
-    Origin,
-}
-
-/// A logical CANN op.
+/// A logical CANN op. What it wants of each input, where its compute type comes from and
+/// whether it is a cube op are facts of its [`CannOp`] table row.
 #[derive(Clone, Debug)]
 pub struct LOp {
     /// Unique op name.
     pub name: String,
     /// CANN op type.
-    pub ty: &'static str,
+    pub op: CannOp,
     /// Data inputs in prototype order.
-    pub inputs: Vec<(LRef, Want)>,
+    pub inputs: Vec<LRef>,
     /// Outputs in prototype order.
     pub outputs: Vec<LOut>,
     /// Prototype attributes (plus `original_op_names`, `_fusion_group`).
     pub attrs: Attrs,
-    /// Precision class.
-    pub precision: Precision,
-    /// Format class.
+    /// Where its tensors live: the table's rule unless the lowering knows better.
     pub format: FormatRule,
     /// A Const's value (origin layout and type).
     pub value: Option<Tensor>,
-    /// A source-graph name per output slot for NetOutput (unused elsewhere).
-    pub output_names: Vec<String>,
 }
 
 /// The result of lowering: ops in a topological order, and the graph outputs.
@@ -235,13 +197,13 @@ impl<'g> Lowerer<'g> {
         LOut { dtype: self.g.outlet_type(o).dtype, format: origin_format(shape.len()), shape }
     }
 
-    fn unique(&mut self, base: &str, ty: &str) -> String {
+    fn unique(&mut self, base: &str, op: CannOp) -> String {
         // ':' separates op name and output index in GE edge strings.
-        let base = if base.is_empty() { ty.to_string() } else { base.replace(':', "_") };
+        let base = if base.is_empty() { op.name().to_string() } else { base.replace(':', "_") };
         let mut name = base.clone();
         let mut n = 1;
         // Source op names win over weight names: a Const never takes a name an op will need.
-        let yields = |name: &str| ty == "Const" && self.reserved.contains(name);
+        let yields = |name: &str| op == CannOp::Const && self.reserved.contains(name);
         while yields(&name) || !self.names.insert(name.clone()) {
             name = format!("{base}_{n}");
             n += 1;
@@ -249,20 +211,19 @@ impl<'g> Lowerer<'g> {
         name
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn push(&mut self, name: &str, ty: &'static str, inputs: Vec<(LRef, Want)>, outputs: Vec<LOut>, mut attrs: Attrs, precision: Precision, format: FormatRule) -> LRef {
-        let name = self.unique(name, ty);
+    fn push(&mut self, name: &str, op: CannOp, inputs: Vec<LRef>, outputs: Vec<LOut>, mut attrs: Attrs) -> LRef {
+        let name = self.unique(name, op);
         attrs.insert("original_op_names".into(), attr::strings(&self.origin));
         if let Some(f) = self.fusion {
             attrs.insert("_fusion_group".into(), attr::int(f));
         }
-        self.ops.push(LOp { name, ty, inputs, outputs, attrs, precision, format, value: None, output_names: vec![] });
+        self.ops.push(LOp { name, op, inputs, outputs, attrs, format: op.format_rule(), value: None });
         LRef { op: self.ops.len() - 1, slot: 0 }
     }
 
     fn konst(&mut self, name: &str, t: Tensor) -> LRef {
         let out = LOut { dtype: t.dtype(), shape: t.shape().to_vec(), format: origin_format(t.shape().len()) };
-        let r = self.push(name, "Const", vec![], vec![out], Attrs::new(), Precision::Fixed, FormatRule::Origin);
+        let r = self.push(name, CannOp::Const, vec![], vec![out], Attrs::new());
         self.ops[r.op].value = Some(t);
         r
     }
@@ -301,24 +262,33 @@ impl<'g> Lowerer<'g> {
         }
     }
 
-    fn act(&mut self, name: &str, x: LRef, act: &FusedAct, out: &LOut) -> LRef {
-        let (ty, attrs) = match act {
-            FusedAct::None => return x,
-            FusedAct::Relu(_) => ("Relu", Attrs::new()),
-            FusedAct::Clip(c) if c.min == 0.0 && c.max == 6.0 => ("Relu6", Attrs::new()),
-            FusedAct::Clip(c) if c.min == 0.0 && c.max == f32::INFINITY => ("Relu", Attrs::new()),
-            FusedAct::Clip(c) => {
-                let lo = self.scalar(&format!("{name}/clip_value_min"), c.min.max(f32::MIN), out.dtype);
-                let hi = self.scalar(&format!("{name}/clip_value_max"), c.max.min(f32::MAX), out.dtype);
-                let inputs = vec![(x, Want::Act), (lo, Want::Weight), (hi, Want::Weight)];
-                return self.push(&format!("{name}/ClipByValue"), "ClipByValue", inputs, vec![out.clone()], Attrs::new(), Precision::Carried, FormatRule::Follow);
+    /// An activation on a value already lowered (`x`) after the op that fused it, named
+    /// `name/<CANN type>`; nothing for `none`. It lowers as the standalone op would.
+    fn act(&mut self, node: &Node, name: &str, x: LRef, act: &FusedAct, out: &LOut) -> Result<LRef, CodegenError> {
+        match act.to_op() {
+            None => Ok(x),
+            Some(op) => self.activation(node, name, None, &op, |_| x, out),
+        }
+    }
+
+    /// Activation `op` on the value `x` gives, named `op_name` or, for a fused activation
+    /// (`None`), `base/<CANN type>`; the Consts it needs are named under `base`. Ops that are
+    /// one CANN op come from the table's mapping ([`from_ir`]).
+    fn activation(&mut self, node: &Node, base: &str, op_name: Option<&str>, op: &Op, x: impl FnOnce(&mut Self) -> LRef, out: &LOut) -> Result<LRef, CodegenError> {
+        let name = |cann: CannOp| op_name.map_or_else(|| format!("{base}/{}", cann.name()), str::to_string);
+        if let Some((cann, attrs)) = from_ir(op) {
+            let x = x(self);
+            return Ok(self.push(&name(cann), cann, vec![x], vec![out.clone()], attrs));
+        }
+        match op {
+            Op::Clip(c) => {
+                let lo = self.scalar(&format!("{base}/clip_value_min"), c.min.max(f32::MIN), out.dtype);
+                let hi = self.scalar(&format!("{base}/clip_value_max"), c.max.min(f32::MAX), out.dtype);
+                let x = x(self);
+                Ok(self.push(&name(CannOp::ClipByValue), CannOp::ClipByValue, vec![x, lo, hi], vec![out.clone()], Attrs::new()))
             }
-            FusedAct::Sigmoid(_) => ("Sigmoid", Attrs::new()),
-            FusedAct::HardSigmoid(h) => ("HardSigmoid", [("alpha".to_string(), attr::float(h.alpha)), ("beta".to_string(), attr::float(h.beta))].into()),
-            FusedAct::Silu(_) => ("Swish", [("scale".to_string(), attr::float(1.0))].into()),
-            FusedAct::HardSwish(_) => ("HardSwish", Attrs::new()),
-        };
-        self.push(&format!("{name}/{ty}"), ty, vec![(x, Want::Act)], vec![out.clone()], attrs, Precision::Carried, FormatRule::Follow)
+            other => Err(self.unsupported(node, format!("{} as an activation", other.name()))),
+        }
     }
 
     fn start_fusion(&mut self) {
@@ -329,19 +299,41 @@ impl<'g> Lowerer<'g> {
     fn node(&mut self, id: NodeId) -> Result<(), CodegenError> {
         let g = self.g;
         let node = g.node(id);
+        if matches!(node.op, Op::Const(_)) {
+            // Lowered on first use (see `input`).
+            return Ok(());
+        }
         self.origin = if node.name.is_empty() { vec![] } else { vec![node.name.clone()] };
         self.fusion = None;
+        let r = match from_ir(&node.op) {
+            // One CANN op over the operands in order.
+            Some((cann, attrs)) => {
+                let o = self.lout(Outlet::new(id));
+                let mut inputs = Vec::new();
+                for i in g.inputs_of(id) {
+                    let r = self.input(i);
+                    inputs.push(r);
+                }
+                self.push(&node.name, cann, inputs, vec![o], attrs)
+            }
+            None => self.richer(id)?,
+        };
+        self.map.insert(Outlet::new(id), r);
+        for slot in 1..node.outputs.len() {
+            self.map.insert(Outlet { node: id, slot }, LRef { op: r.op, slot });
+        }
+        Ok(())
+    }
+
+    /// The IR ops the table's one-to-one mapping leaves out: the result's first output.
+    fn richer(&mut self, id: NodeId) -> Result<LRef, CodegenError> {
+        let g = self.g;
+        let node = g.node(id);
         let ins: Vec<Outlet> = g.inputs_of(id);
         let out0 = Outlet::new(id);
         let name = node.name.clone();
-        let out = if matches!(node.op, Op::Input) { None } else { Some(self.lout(out0)) };
         let nchw = |f: DataFormat, me: &Self| if f == DataFormat::Nchw { Ok(()) } else { Err(me.unsupported(node, "NHWC activations (the Ascend backend lowers NCHW graphs)")) };
-        let unary = |me: &mut Self, ty: &'static str, attrs: Attrs| {
-            let o = me.lout(out0);
-            let xi = me.input(ins[0]);
-            me.push(&name, ty, vec![(xi, Want::Act)], vec![o], attrs, Precision::Carried, FormatRule::Follow)
-        };
-        let r: LRef = match &node.op {
+        Ok(match &node.op {
             Op::Input => {
                 let shape = self.shape(out0);
                 let dtype = node.outputs[0].dtype;
@@ -349,17 +341,15 @@ impl<'g> Lowerer<'g> {
                 let attrs: Attrs = [("index".to_string(), attr::int(index))].into();
                 if self.opts.input_format == InputFormat::Nhwc && shape.len() == 4 {
                     let nhwc = vec![shape[0], shape[2], shape[3], shape[1]];
-                    let data = self.push(&name, "Data", vec![], vec![LOut { dtype, shape: nhwc, format: Format::Nhwc }], attrs, Precision::Fixed, FormatRule::Origin);
+                    let data = self.push(&name, CannOp::Data, vec![], vec![LOut { dtype, shape: nhwc, format: Format::Nhwc }], attrs);
                     let perm: Attrs = [("perm".to_string(), attr::ints(&[0, 3, 1, 2]))].into();
                     let o = LOut { dtype, format: Format::Nchw, shape };
-                    self.push(&format!("{name}/nhwc_to_nchw"), "TransposeD", vec![(data, Want::AsIs)], vec![o], perm, Precision::Fixed, FormatRule::Origin)
+                    self.push(&format!("{name}/nhwc_to_nchw"), CannOp::TransposeD, vec![data], vec![o], perm)
                 } else {
                     let o = LOut { dtype, format: origin_format(shape.len()), shape };
-                    self.push(&name, "Data", vec![], vec![o], attrs, Precision::Fixed, FormatRule::Origin)
+                    self.push(&name, CannOp::Data, vec![], vec![o], attrs)
                 }
             }
-            // Lowered on first use (see `input`).
-            Op::Const(_) => return Ok(()),
             Op::Conv(c) => {
                 nchw(c.format, self)?;
                 let xs = self.shape(ins[0]);
@@ -382,22 +372,22 @@ impl<'g> Lowerer<'g> {
                     self.start_fusion();
                 }
                 let xi = self.input(ins[0]);
-                let (ty, f) = if depthwise {
+                let (cann, f) = if depthwise {
                     // DepthwiseConv2D's NCHW filter is [K, C, H, W] (K = multiplier = 1 here):
                     // the same bytes as ONNX's [C, 1, H, W].
                     let wname = g.node(ins[1].node).name.clone();
-                    ("DepthwiseConv2D", self.konst(&wname, w.reshaped(vec![1, ws[0], ws[2], ws[3]])?))
+                    (CannOp::DepthwiseConv2D, self.konst(&wname, w.reshaped(vec![1, ws[0], ws[2], ws[3]])?))
                 } else {
                     attrs.insert("groups".into(), attr::int(c.group as i64));
-                    ("Conv2D", self.input(ins[1]))
+                    (CannOp::Conv2D, self.input(ins[1]))
                 };
-                let mut inputs = vec![(xi, Want::Act), (f, Want::Filter)];
+                let mut inputs = vec![xi, f];
                 if let Some(&b) = ins.get(2) {
-                    inputs.push((self.input(b), Want::Weight));
+                    inputs.push(self.input(b));
                 }
-                let o = out.clone().unwrap_or_else(|| self.lout(out0));
-                let y = self.push(&name, ty, inputs, vec![o.clone()], attrs, Precision::Carried, FormatRule::Hd5);
-                self.act(&name, y, &c.act, &o)
+                let o = self.lout(out0);
+                let y = self.push(&name, cann, inputs, vec![o.clone()], attrs);
+                self.act(node, &name, y, &c.act, &o)?
             }
             Op::BatchNorm(b) => {
                 let xs = self.shape(ins[0]);
@@ -405,7 +395,7 @@ impl<'g> Lowerer<'g> {
                     return Err(self.unsupported(node, "BNInferenceD needs a 4-D NCHW input (axis 1)"));
                 }
                 // BNInferenceD: inference batch norm with the statistics as inputs, in the
-                // prototype's order x, mean, variance, scale, b (the IR's is x, scale, bias, mean, var).
+                // prototype's order (the table says which IR operand each one carries).
                 let attrs: Attrs = [
                     ("epsilon".to_string(), attr::float(b.epsilon)),
                     ("momentum".to_string(), attr::float(0.9)),
@@ -413,55 +403,49 @@ impl<'g> Lowerer<'g> {
                     ("mode".to_string(), attr::int(1)),
                 ]
                 .into();
-                let mut inputs = vec![(self.input(ins[0]), Want::Act)];
-                for i in [3, 4, 1, 2] {
-                    let r = self.input(ins[i]);
-                    inputs.push((r, Want::Stat));
+                let mut inputs = Vec::new();
+                for (k, input) in CannOp::BNInferenceD.inputs().iter().enumerate() {
+                    let Some(&o) = input.ir_operand(k).and_then(|i| ins.get(i)) else {
+                        return Err(self.unsupported(node, format!("no operand for BNInferenceD's {}", input.name)));
+                    };
+                    let r = self.input(o);
+                    inputs.push(r);
                 }
                 let o = self.lout(out0);
-                self.push(&name, "BNInferenceD", inputs, vec![o], attrs, Precision::Carried, FormatRule::Hd5)
+                self.push(&name, CannOp::BNInferenceD, inputs, vec![o], attrs)
             }
-            Op::Relu(_) => unary(self, "Relu", Attrs::new()),
-            Op::Clip(c) if c.min == 0.0 && c.max == 6.0 => unary(self, "Relu6", Attrs::new()),
-            Op::Clip(c) if c.min == 0.0 && c.max == f32::INFINITY => unary(self, "Relu", Attrs::new()),
-            Op::Clip(c) => {
-                let dt = node.outputs[0].dtype;
-                let lo = self.scalar(&format!("{name}/clip_value_min"), c.min.max(f32::MIN), dt);
-                let hi = self.scalar(&format!("{name}/clip_value_max"), c.max.min(f32::MAX), dt);
+            Op::Clip(_) => {
                 let o = self.lout(out0);
-                let xi = self.input(ins[0]);
-                self.push(&name, "ClipByValue", vec![(xi, Want::Act), (lo, Want::Weight), (hi, Want::Weight)], vec![o], Attrs::new(), Precision::Carried, FormatRule::Follow)
+                self.activation(node, &name, Some(&name), &node.op, |me| me.input(ins[0]), &o)?
             }
-            Op::Sigmoid(_) => unary(self, "Sigmoid", Attrs::new()),
-            Op::HardSigmoid(h) => unary(self, "HardSigmoid", [("alpha".to_string(), attr::float(h.alpha)), ("beta".to_string(), attr::float(h.beta))].into()),
-            Op::HardSwish(_) => unary(self, "HardSwish", Attrs::new()),
-            Op::Silu(_) => unary(self, "Swish", [("scale".to_string(), attr::float(1.0))].into()),
-            Op::Add(_) => self.binary(id, "Add", &name),
-            Op::Sub(_) => self.binary(id, "Sub", &name),
-            Op::Mul(_) => self.binary(id, "Mul", &name),
-            Op::Div(_) => self.binary(id, "RealDiv", &name),
             Op::AddAct(a) => {
                 if a.act != FusedAct::None {
                     self.start_fusion();
                 }
-                let y = self.binary(id, "Add", &name);
                 let o = self.lout(out0);
-                self.act(&name, y, &a.act, &o)
+                let x1 = self.input(ins[0]);
+                let x2 = self.input(ins[1]);
+                let y = self.push(&name, CannOp::Add, vec![x1, x2], vec![o.clone()], Attrs::new());
+                self.act(node, &name, y, &a.act, &o)?
             }
             Op::GlobalAveragePool(p) => {
                 nchw(p.format, self)?;
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "ReduceMeanD", vec![(xi, Want::Act)], vec![o], reduce_attrs(&[2, 3], true), Precision::Carried, FormatRule::Hd5)
+                self.push(&name, CannOp::ReduceMeanD, vec![xi], vec![o], reduce_attrs(&[2, 3], true))
             }
             Op::ReduceMean(r) => {
                 let xs = self.shape(ins[0]);
                 let axes = r.axes_for(xs.len()).map_err(|e| self.unsupported(node, e))?;
                 let axes: Vec<i64> = axes.into_iter().map(|a| a as i64).collect();
-                let rule = if xs.len() == 4 && r.keepdims && axes == [2, 3] { FormatRule::Hd5 } else { FormatRule::Origin };
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "ReduceMeanD", vec![(xi, Want::Act)], vec![o], reduce_attrs(&axes, r.keepdims), Precision::Carried, rule)
+                let y = self.push(&name, CannOp::ReduceMeanD, vec![xi], vec![o], reduce_attrs(&axes, r.keepdims));
+                if !(xs.len() == 4 && r.keepdims && axes == [2, 3]) {
+                    // Only a spatial mean keeps the channel blocking of NC1HWC0.
+                    self.ops[y.op].format = FormatRule::Origin;
+                }
+                y
             }
             Op::AveragePool(p) => {
                 nchw(p.format, self)?;
@@ -472,7 +456,7 @@ impl<'g> Lowerer<'g> {
                 attrs.insert("divisor_override".into(), attr::int(0));
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "AvgPoolV2", vec![(xi, Want::Act)], vec![o], attrs, Precision::Carried, FormatRule::Hd5)
+                self.push(&name, CannOp::AvgPoolV2, vec![xi], vec![o], attrs)
             }
             Op::MaxPool(p) => {
                 nchw(p.format, self)?;
@@ -484,7 +468,7 @@ impl<'g> Lowerer<'g> {
                 let attrs = pool_attrs(&p.kernel, &p.strides, pads, p.ceil_mode);
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "MaxPoolV3", vec![(xi, Want::Act)], vec![o], attrs, Precision::Carried, FormatRule::Hd5)
+                self.push(&name, CannOp::MaxPoolV3, vec![xi], vec![o], attrs)
             }
             Op::Gemm(gm) => {
                 let c = ins.get(2).copied();
@@ -495,26 +479,26 @@ impl<'g> Lowerer<'g> {
                 }
                 let a = self.input(ins[0]);
                 let b = self.input(ins[1]);
-                let mut inputs = vec![(a, Want::Act), (b, Want::Weight)];
+                let mut inputs = vec![a, b];
                 if let (Some(c), true) = (c, bias_ok) {
-                    inputs.push((self.input(c), Want::Weight));
+                    inputs.push(self.input(c));
                 }
                 let attrs = matmul_attrs(gm.trans_a, gm.trans_b);
                 let o = self.lout(out0);
-                let mut y = self.push(&name, "MatMulV2", inputs, vec![o.clone()], attrs, Precision::Carried, FormatRule::Origin);
+                let mut y = self.push(&name, CannOp::MatMulV2, inputs, vec![o.clone()], attrs);
                 let dt = o.dtype;
                 if gm.alpha != 1.0 {
                     let a = self.scalar(&format!("{name}/alpha"), gm.alpha, dt);
-                    y = self.push(&format!("{name}/alpha_mul"), "Mul", vec![(y, Want::Act), (a, Want::Weight)], vec![o.clone()], Attrs::new(), Precision::Carried, FormatRule::Origin);
+                    y = self.push(&format!("{name}/alpha_mul"), CannOp::Mul, vec![y, a], vec![o.clone()], Attrs::new());
                 }
                 if let (Some(c), false) = (c, bias_ok) {
                     let mut cv = self.input(c);
                     let cout = self.lout(c);
                     if gm.beta != 1.0 {
                         let b = self.scalar(&format!("{name}/beta"), gm.beta, dt);
-                        cv = self.push(&format!("{name}/beta_mul"), "Mul", vec![(cv, Want::Act), (b, Want::Weight)], vec![cout], Attrs::new(), Precision::Carried, FormatRule::Origin);
+                        cv = self.push(&format!("{name}/beta_mul"), CannOp::Mul, vec![cv, b], vec![cout], Attrs::new());
                     }
-                    y = self.push(&format!("{name}/add_c"), "Add", vec![(y, Want::Act), (cv, Want::Act)], vec![o], Attrs::new(), Precision::Carried, FormatRule::Origin);
+                    y = self.push(&format!("{name}/add_c"), CannOp::Add, vec![y, cv], vec![o], Attrs::new());
                 }
                 y
             }
@@ -525,15 +509,14 @@ impl<'g> Lowerer<'g> {
                 let o = self.lout(out0);
                 let a = self.input(ins[0]);
                 let b = self.input(ins[1]);
-                let inputs = vec![(a, Want::Act), (b, Want::Weight)];
-                self.push(&name, "MatMulV2", inputs, vec![o], matmul_attrs(false, false), Precision::Carried, FormatRule::Origin)
+                self.push(&name, CannOp::MatMulV2, vec![a, b], vec![o], matmul_attrs(false, false))
             }
             Op::Flatten(f) => {
                 let rank = self.shape(ins[0]).len();
                 let axis = if f.axis == rank as i64 { rank as i64 } else { norm_axis(f.axis, rank).map_err(|e| self.unsupported(node, e))? as i64 };
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "Flatten", vec![(xi, Want::Act)], vec![o], [("axis".to_string(), attr::int(axis))].into(), Precision::Carried, FormatRule::Origin)
+                self.push(&name, CannOp::Flatten, vec![xi], vec![o], [("axis".to_string(), attr::int(axis))].into())
             }
             Op::Reshape(_) | Op::Squeeze(_) | Op::Unsqueeze(_) => {
                 let o = self.lout(out0);
@@ -542,14 +525,14 @@ impl<'g> Lowerer<'g> {
                 let s = self.konst(&format!("{name}/shape"), shape_t);
                 let xi = self.input(ins[0]);
                 let attrs: Attrs = [("axis".to_string(), attr::int(0)), ("num_axes".to_string(), attr::int(-1))].into();
-                self.push(&name, "Reshape", vec![(xi, Want::Act), (s, Want::AsIs)], vec![o], attrs, Precision::Carried, FormatRule::Origin)
+                self.push(&name, CannOp::Reshape, vec![xi, s], vec![o], attrs)
             }
             Op::Transpose(t) => {
                 let rank = self.shape(ins[0]).len();
                 let perm: Vec<i64> = t.perm_for(rank).into_iter().map(|p| p as i64).collect();
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "TransposeD", vec![(xi, Want::Act)], vec![o], [("perm".to_string(), attr::ints(&perm))].into(), Precision::Carried, FormatRule::Origin)
+                self.push(&name, CannOp::TransposeD, vec![xi], vec![o], [("perm".to_string(), attr::ints(&perm))].into())
             }
             Op::Concat(c) => {
                 let rank = self.shape(ins[0]).len();
@@ -558,10 +541,10 @@ impl<'g> Lowerer<'g> {
                 let mut inputs = Vec::new();
                 for &i in &ins {
                     let r = self.input(i);
-                    inputs.push((r, Want::Act));
+                    inputs.push(r);
                 }
                 let attrs: Attrs = [("concat_dim".to_string(), attr::int(axis)), ("N".to_string(), attr::int(ins.len() as i64))].into();
-                self.push(&name, "ConcatD", inputs, vec![o], attrs, Precision::Carried, FormatRule::Origin)
+                self.push(&name, CannOp::ConcatD, inputs, vec![o], attrs)
             }
             Op::Pad(p) => {
                 if p.pads.iter().any(|&v| v < 0) {
@@ -572,7 +555,7 @@ impl<'g> Lowerer<'g> {
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
                 if p.mode == PadMode::Constant && p.value == 0.0 {
-                    self.push(&name, "PadD", vec![(xi, Want::Act)], vec![o], [("paddings".to_string(), attr::int_lists(&pairs))].into(), Precision::Carried, FormatRule::Origin)
+                    self.push(&name, CannOp::PadD, vec![xi], vec![o], [("paddings".to_string(), attr::int_lists(&pairs))].into())
                 } else {
                     let flat: Vec<i64> = pairs.concat();
                     let pt = self.konst(&format!("{name}/paddings"), Tensor::from_i64(vec![r, 2], &flat));
@@ -583,7 +566,7 @@ impl<'g> Lowerer<'g> {
                         PadMode::Edge => "edge",
                     };
                     let attrs: Attrs = [("mode".to_string(), attr::string(mode)), ("paddings_contiguous".to_string(), attr::boolean(true))].into();
-                    self.push(&name, "PadV3", vec![(xi, Want::Act), (pt, Want::AsIs), (cv, Want::Weight)], vec![o], attrs, Precision::Carried, FormatRule::Origin)
+                    self.push(&name, CannOp::PadV3, vec![xi, pt, cv], vec![o], attrs)
                 }
             }
             Op::Slice(sl) => {
@@ -608,7 +591,7 @@ impl<'g> Lowerer<'g> {
                 .into();
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
-                self.push(&name, "StridedSliceD", vec![(xi, Want::Act)], vec![o], attrs, Precision::Carried, FormatRule::Origin)
+                self.push(&name, CannOp::StridedSliceD, vec![xi], vec![o], attrs)
             }
             Op::Softmax(s) => {
                 let rank = self.shape(ins[0]).len();
@@ -616,14 +599,7 @@ impl<'g> Lowerer<'g> {
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
                 let attrs: Attrs = [("axes".to_string(), attr::ints(&[axis])), ("half_to_float".to_string(), attr::boolean(false))].into();
-                self.push(&name, "SoftmaxV2", vec![(xi, Want::Act)], vec![o], attrs, Precision::Carried, FormatRule::Origin)
-            }
-            Op::Identity(_) | Op::Dropout(_) => unary(self, "Identity", Attrs::new()),
-            Op::Cast(c) => {
-                let o = self.lout(out0);
-                let xi = self.input(ins[0]);
-                let attrs: Attrs = [("dst_type".to_string(), attr::int(super::types::ge_dtype_number(c.to))), ("truncate".to_string(), attr::boolean(false))].into();
-                self.push(&name, "Cast", vec![(xi, Want::AsIs)], vec![o], attrs, Precision::Fixed, FormatRule::Follow)
+                self.push(&name, CannOp::SoftmaxV2, vec![xi], vec![o], attrs)
             }
             Op::SqueezeExcite(se) => {
                 nchw(se.format, self)?;
@@ -637,7 +613,7 @@ impl<'g> Lowerer<'g> {
                 let xi = self.input(ins[0]);
                 let pooled = LOut { dtype: dt, shape: vec![xs[0], c, 1, 1], format: Format::Nchw };
                 let reduced = LOut { dtype: dt, shape: vec![xs[0], cr, 1, 1], format: Format::Nchw };
-                let p = self.push(&format!("{name}/squeeze"), "ReduceMeanD", vec![(xi, Want::Act)], vec![pooled.clone()], reduce_attrs(&[2, 3], true), Precision::Carried, FormatRule::Hd5);
+                let p = self.push(&format!("{name}/squeeze"), CannOp::ReduceMeanD, vec![xi], vec![pooled.clone()], reduce_attrs(&[2, 3], true));
                 let conv_attrs = || -> Attrs {
                     [
                         ("strides".to_string(), attr::ints(&[1, 1, 1, 1])),
@@ -653,39 +629,22 @@ impl<'g> Lowerer<'g> {
                 let wn2 = g.node(ins[3].node).name.clone();
                 let f1 = self.konst(&wn1, w1.reshaped(vec![cr, c, 1, 1])?);
                 let b1 = self.input(ins[2]);
-                let h = self.push(&format!("{name}/reduce"), "Conv2D", vec![(p, Want::Act), (f1, Want::Filter), (b1, Want::Weight)], vec![reduced.clone()], conv_attrs(), Precision::Carried, FormatRule::Hd5);
-                let h = self.act(&format!("{name}/reduce"), h, &se.act, &reduced);
+                let h = self.push(&format!("{name}/reduce"), CannOp::Conv2D, vec![p, f1, b1], vec![reduced.clone()], conv_attrs());
+                let h = self.act(node, &format!("{name}/reduce"), h, &se.act, &reduced)?;
                 let f2 = self.konst(&wn2, w2.reshaped(vec![c, cr, 1, 1])?);
                 let b2 = self.input(ins[4]);
-                let e = self.push(&format!("{name}/expand"), "Conv2D", vec![(h, Want::Act), (f2, Want::Filter), (b2, Want::Weight)], vec![pooled.clone()], conv_attrs(), Precision::Carried, FormatRule::Hd5);
-                let gate = match &se.gate {
-                    FusedAct::Sigmoid(_) => self.push(&format!("{name}/gate"), "Sigmoid", vec![(e, Want::Act)], vec![pooled.clone()], Attrs::new(), Precision::Carried, FormatRule::Follow),
-                    FusedAct::HardSigmoid(h) => {
-                        let attrs: Attrs = [("alpha".to_string(), attr::float(h.alpha)), ("beta".to_string(), attr::float(h.beta))].into();
-                        self.push(&format!("{name}/gate"), "HardSigmoid", vec![(e, Want::Act)], vec![pooled.clone()], attrs, Precision::Carried, FormatRule::Follow)
-                    }
-                    other => self.act(&format!("{name}/gate"), e, other, &pooled),
+                let e = self.push(&format!("{name}/expand"), CannOp::Conv2D, vec![h, f2, b2], vec![pooled.clone()], conv_attrs());
+                // The gate is one op called `<se>/gate`, whatever its function.
+                let gate_name = format!("{name}/gate");
+                let gate = match se.gate.to_op() {
+                    None => e,
+                    Some(op) => self.activation(node, &gate_name, Some(&gate_name), &op, |_| e, &pooled)?,
                 };
                 let o = self.lout(out0);
-                self.push(&format!("{name}/scale"), "Mul", vec![(xi, Want::Act), (gate, Want::Act)], vec![o], Attrs::new(), Precision::Carried, FormatRule::Follow)
+                self.push(&format!("{name}/scale"), CannOp::Mul, vec![xi, gate], vec![o], Attrs::new())
             }
-        };
-        self.map.insert(out0, r);
-        for slot in 1..node.outputs.len() {
-            self.map.insert(Outlet { node: id, slot }, LRef { op: r.op, slot });
-        }
-        Ok(())
-    }
-
-    fn binary(&mut self, id: NodeId, ty: &'static str, name: &str) -> LRef {
-        let ins = self.g.inputs_of(id);
-        let both_4d = self.shape(ins[0]).len() == 4 && self.shape(ins[1]).len() == 4;
-        let o = self.lout(Outlet::new(id));
-        let a = self.input(ins[0]);
-        let b = self.input(ins[1]);
-        let inputs = vec![(a, Want::Act), (b, Want::Act)];
-        let rule = if both_4d { FormatRule::Follow } else { FormatRule::Origin };
-        self.push(name, ty, inputs, vec![o], Attrs::new(), Precision::Carried, rule)
+            other => return Err(self.unsupported(node, format!("no Ascend lowering for {}", other.name()))),
+        })
     }
 }
 

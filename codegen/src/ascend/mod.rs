@@ -1,18 +1,21 @@
 //! The Ascend910 backend: senetc IR → Huawei Graph Engine (GE) IR, written as an offline
-//! model container (`.om`), an AIR graph (`.air`) or `atc --mode=1`-style JSON, and read back.
+//! model container (`.om`), an AIR graph (`.air`) or `atc --mode=1`-style JSON. Reading those
+//! files back is the `senetc-om` frontend's job; both sides share `senetc-ge` (the GE
+//! messages, descs, layouts and the CANN op table), so they cannot drift apart.
 //!
-//! Facts about the formats come from `shared/specs/ascend_om.md`; the messages are senetc's
-//! own `codegen/proto/ge_ir.proto`. The pipeline:
+//! Facts about the formats come from `shared/specs/ascend_om.md`. The pipeline:
 //!
-//! 1. [`lower`]: bind the symbolic batch, map every IR op to CANN op types with their
-//!    prototype input order and attributes (`Conv2D`, `BNInferenceD`, `ReduceMeanD`, ...).
+//! 1. [`lower`]: bind the symbolic batch, map every IR op to typed CANN ops
+//!    ([`senetc_ge::CannOp`]) with their prototype input order and attributes (`Conv2D`,
+//!    `BNInferenceD`, `ReduceMeanD`, ...). Ops that are one CANN op come from the table's
+//!    mapping ([`senetc_ge::from_ir`]), fused activations included.
 //! 2. [`assign`]: choose each op's compute dtype (`precision_mode`) and format (NC1HWC0 for
 //!    AI-Core ops, ND/NCHW for MatMul, Reshape and friends), insert `Cast` and `TransData`
-//!    where producer and consumer disagree, and re-lay out constants offline (FRACTAL_Z
+//!    where producer and consumer disagree, and decide how constants are stored (FRACTAL_Z
 //!    filters, fp16 weights) so constants never need conversion ops.
-//! 3. [`om`], [`air`], [`json`]: serialize.
-//! 4. [`read`]: parse OM/AIR files back and convert the GE graph to senetc IR, undoing
-//!    TransData, NC1HWC0/FRACTAL_Z and fp16 storage, so the CPU reference can run it.
+//! 3. [`om`], [`air`], [`json`]: serialize into an `io::Write`. Weights are never gathered
+//!    in memory: each goes to the writer from the IR's buffer, or from its one converted
+//!    copy when its type or layout changes ([`weights`]).
 //!
 //! ## Fused ops
 //! An IR node that stands for several CANN ops (a conv with a fused activation, `add_act`,
@@ -28,20 +31,16 @@
 
 pub mod air;
 pub mod assign;
-pub mod attr;
 pub mod json;
-pub mod layout;
 pub mod lower;
 pub mod om;
-pub mod proto;
-pub mod read;
-pub mod types;
+pub mod stream;
+pub mod weights;
 
 use crate::CodegenError;
 use senetc_ir::Graph;
 use std::collections::BTreeMap;
-
-pub use read::{read_air, read_om, AscendModel, OmHeader, Partition, ReadError};
+use std::io::Write;
 
 /// The backend's name in errors.
 pub const TARGET: &str = "ascend910";
@@ -113,36 +112,36 @@ impl Default for AscendOptions {
     }
 }
 
-/// Build the GE model (ModelDef with weights inline in the Const ops) for `g`.
-pub fn build_model(g: &Graph, opts: &AscendOptions) -> Result<proto::ModelDef, CodegenError> {
+/// The GE ops of `g` (formats, precisions, conversions assigned) and the model's name.
+fn build(g: &Graph, opts: &AscendOptions) -> Result<(String, Vec<assign::GeOp>), CodegenError> {
     let lowered = lower::lower(g, opts)?;
     let ops = assign::assign(&lowered, opts)?;
-    Ok(assign::to_model_def(&lowered.name, &ops, opts))
+    Ok((lowered.name, ops))
 }
 
-/// Write `g` as an offline model: header, partition table, MODEL_DEF, WEIGHTS_DATA (every
-/// weight 512-byte aligned) and an empty TASK_INFO. Deterministic bytes.
-pub fn emit_om(g: &Graph, opts: &AscendOptions) -> Result<Vec<u8>, CodegenError> {
-    om::write_om(build_model(g, opts)?)
+/// Write `g` as an offline model to `out`: header, partition table, MODEL_DEF, WEIGHTS_DATA
+/// (every weight 512-byte aligned) and an empty TASK_INFO. Deterministic bytes. On error,
+/// part of the file may have been written.
+pub fn emit_om(g: &Graph, opts: &AscendOptions, out: &mut dyn Write) -> Result<(), CodegenError> {
+    let (name, ops) = build(g, opts)?;
+    let placement = weights::Placement::of(&ops);
+    let model = assign::to_model_def(&name, &ops, opts, Some(&placement));
+    om::write_om(&model, &ops, &placement, out)
 }
 
 /// Write `g` as an AIR graph (a serialized GE ModelDef, weights inline) for
-/// `atc --framework=1`. AIR is a framework-level graph: it keeps NCHW/ND formats and the
-/// source element types whatever `opts` says about formats and precision, since ATC applies
-/// those when it compiles the AIR.
-pub fn emit_air(g: &Graph, opts: &AscendOptions) -> Result<Vec<u8>, CodegenError> {
-    air::write_air(g, opts)
+/// `atc --framework=1` to `out`. AIR is a framework-level graph: it keeps NCHW/ND formats and
+/// the source element types whatever `opts` says about formats and precision, since ATC
+/// applies those when it compiles the AIR.
+pub fn emit_air(g: &Graph, opts: &AscendOptions, out: &mut dyn Write) -> Result<(), CodegenError> {
+    air::write_air(g, opts, out)
 }
 
-/// The model as `atc --mode=1` prints an OM's MODEL_DEF: GE's protobuf-to-JSON form.
-pub fn emit_json(g: &Graph, opts: &AscendOptions) -> Result<Vec<u8>, CodegenError> {
-    let mut model = build_model(g, opts)?;
-    om::merge_weights(&mut model);
-    Ok(json::model_to_json(&model).into_bytes())
-}
-
-impl From<ReadError> for CodegenError {
-    fn from(e: ReadError) -> Self {
-        CodegenError::Input(e.to_string())
-    }
+/// Write the model as `atc --mode=1` prints an OM's MODEL_DEF (GE's protobuf-to-JSON form)
+/// to `out`. It names weights by offset and size only, so no weight byte is made.
+pub fn emit_json(g: &Graph, opts: &AscendOptions, out: &mut dyn Write) -> Result<(), CodegenError> {
+    let (name, ops) = build(g, opts)?;
+    let placement = weights::Placement::of(&ops);
+    let model = assign::to_model_def(&name, &ops, opts, Some(&placement));
+    Ok(out.write_all(json::model_to_json(&model).as_bytes())?)
 }

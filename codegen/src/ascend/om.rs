@@ -12,108 +12,67 @@
 //! The table uses the 32-bit ("tiny") encoding with `length` set and `model_length` 0: the
 //! combination both the 2021 and the current GE loaders accept. No timestamps or other
 //! varying data are written, so equal inputs give equal bytes.
+//!
+//! Everything is streamed: sizes are known before any byte is written (the ModelDef's
+//! encoded length, the weights' [`Placement`]), MODEL_DEF is encoded straight into the
+//! writer, and each weight goes to it from its source buffer or its one converted copy.
 
-use super::proto;
-use super::attr::{self, Attrs};
+use super::assign::GeOp;
+use super::stream::StreamBuf;
+use super::weights::Placement;
 use crate::CodegenError;
 use prost::Message;
+use senetc_ge::om::{partition, HEADER_LEN, MAGIC, OM_IR_VERSION, PLATFORM_VERSION, VERSION};
+use senetc_ge::proto;
+use std::io::{self, Write};
 
-/// "IMOD" read as a little-endian u32.
-pub const MAGIC: u32 = 0x444F_4D49;
-/// Header size.
-pub const HEADER_LEN: usize = 256;
-/// Header version written (2.0).
-pub const VERSION: u32 = 0x2000_0000;
-/// `om_ir_version` / `ModelDef.version`.
-pub const OM_IR_VERSION: u32 = 2;
-/// The platform version string GE writes ("1.11.z" + ".0").
-pub const PLATFORM_VERSION: &str = "1.11.z.0";
-/// Alignment of every weight in WEIGHTS_DATA, and the offset of the first.
-pub const WEIGHT_ALIGN: usize = 512;
-
-/// Partition types senetc writes or reads by name.
-pub mod partition {
-    /// Serialized ModelDef.
-    pub const MODEL_DEF: u32 = 0;
-    /// Merged weights.
-    pub const WEIGHTS_DATA: u32 = 1;
-    /// Task descriptions (kernel launches).
-    pub const TASK_INFO: u32 = 2;
-    /// Compiled AI-Core kernels.
-    pub const TBE_KERNELS: u32 = 3;
-    /// Custom AI-CPU kernels.
-    pub const CUST_AICPU_KERNELS: u32 = 4;
-}
-
-/// Move every Const's bytes from its `value` attr into one weights buffer, as GE's builder
-/// does: `data_offset` (first 512, then 512-aligned) and `weight_size` on the Const's tensor
-/// desc and output desc, `is_input_const` and `data_offset` on each consumer's input desc,
-/// model attrs `weight_size` and `om_info_list`. Returns the buffer.
-pub fn merge_weights(model: &mut proto::ModelDef) -> Vec<u8> {
-    let mut weights: Vec<u8> = Vec::new();
-    let mut offsets: std::collections::HashMap<String, (i64, i64)> = Default::default();
-    for g in model.graph.iter_mut().take(1) {
-        for op in g.op.iter_mut().filter(|op| op.r#type == "Const") {
-            let Some(proto::AttrDef { value: Some(proto::attr_def::Value::T(t)) }) = op.attr.get_mut("value") else { continue };
-            let data = std::mem::take(&mut t.data);
-            let offset = weights.len().max(WEIGHT_ALIGN).next_multiple_of(WEIGHT_ALIGN);
-            weights.resize(offset, 0);
-            weights.extend_from_slice(&data);
-            let (off, size) = (offset as i64, data.len() as i64);
-            if let Some(d) = t.desc.as_mut() {
-                d.data_offset = off;
-                d.weight_size = size;
-            }
-            for d in &mut op.output_desc {
-                d.data_offset = off;
-                d.weight_size = size;
-            }
-            offsets.insert(op.name.clone(), (off, size));
-        }
-        for op in g.op.iter_mut() {
-            for (i, input) in op.input.iter().enumerate() {
-                let producer = input.rsplit_once(':').map_or(input.as_str(), |(p, _)| p);
-                if let (Some(&(off, _)), Some(d)) = (offsets.get(producer), op.input_desc.get_mut(i)) {
-                    d.data_offset = off;
-                }
-            }
-        }
+/// Write the OM file of `model` (built with `placement`, see `assign::to_model_def`), whose
+/// weights are those of `ops`, to `out`.
+pub fn write_om(model: &proto::ModelDef, ops: &[GeOp], placement: &Placement, out: &mut dyn Write) -> Result<(), CodegenError> {
+    let mut parts: Vec<(u32, usize)> = vec![(partition::MODEL_DEF, model.encoded_len())];
+    if placement.len > 0 {
+        parts.push((partition::WEIGHTS_DATA, placement.len));
     }
-    let a: &mut Attrs = &mut model.attr;
-    a.insert("weight_size".into(), attr::int(weights.len() as i64));
-    a.insert("om_info_list".into(), attr::ints(&[weights.len() as i64, 0, 0, 0]));
-    weights
-}
-
-/// Serialize `model` as an OM file (weights merged into WEIGHTS_DATA).
-pub fn write_om(mut model: proto::ModelDef) -> Result<Vec<u8>, CodegenError> {
-    let weights = merge_weights(&mut model);
-    let model_def = model.encode_to_vec();
-    let mut parts: Vec<(u32, &[u8])> = vec![(partition::MODEL_DEF, &model_def)];
-    if !weights.is_empty() {
-        parts.push((partition::WEIGHTS_DATA, &weights));
-    }
-    parts.push((partition::TASK_INFO, &[]));
+    parts.push((partition::TASK_INFO, 0));
     let table_len = 4 + 12 * parts.len();
-    let data_len = table_len + parts.iter().map(|p| p.1.len()).sum::<usize>();
-    let too_big = || CodegenError::Input(format!("model of {data_len} bytes exceeds the OM 32-bit partition table"));
-    if u32::try_from(data_len).is_err() {
-        return Err(too_big());
-    }
-    let mut out = Vec::with_capacity(HEADER_LEN + data_len);
-    out.extend_from_slice(&header(&model.name, data_len as u32));
-    out.extend_from_slice(&(parts.len() as u32).to_le_bytes());
+    let data_len = table_len + parts.iter().map(|p| p.1).sum::<usize>();
+    let Ok(length) = u32::try_from(data_len) else {
+        return Err(CodegenError::Input(format!("model of {data_len} bytes exceeds the OM 32-bit partition table")));
+    };
+    out.write_all(&header(&model.name, length))?;
+    out.write_all(&(parts.len() as u32).to_le_bytes())?;
     let mut offset = 0u32;
-    for (ty, bytes) in &parts {
-        out.extend_from_slice(&ty.to_le_bytes());
-        out.extend_from_slice(&offset.to_le_bytes());
-        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        offset += bytes.len() as u32;
+    for &(ty, size) in &parts {
+        out.write_all(&ty.to_le_bytes())?;
+        out.write_all(&offset.to_le_bytes())?;
+        out.write_all(&(size as u32).to_le_bytes())?;
+        offset += size as u32;
     }
-    for (_, bytes) in &parts {
-        out.extend_from_slice(bytes);
+    let mut buf = StreamBuf::new(out);
+    model.encode(&mut buf).map_err(|e| io::Error::other(e.to_string()))?;
+    buf.finish()?;
+    let mut at = 0;
+    for (op, offset) in ops.iter().zip(&placement.offsets) {
+        let (Some(weight), Some(offset)) = (&op.value, *offset) else { continue };
+        write_zeros(out, offset - at)?;
+        let bytes = weight.bytes();
+        if bytes.len() != weight.len() {
+            return Err(CodegenError::Input(format!("Const {}: {} bytes where its desc says {}", op.name, bytes.len(), weight.len())));
+        }
+        out.write_all(&bytes)?;
+        at = offset + bytes.len();
     }
-    Ok(out)
+    Ok(())
+}
+
+fn write_zeros(out: &mut dyn Write, mut n: usize) -> io::Result<()> {
+    const ZEROS: [u8; 512] = [0; 512];
+    while n > 0 {
+        let k = n.min(ZEROS.len());
+        out.write_all(&ZEROS[..k])?;
+        n -= k;
+    }
+    Ok(())
 }
 
 /// The 256-byte header for a model called `name` with `length` bytes after it.

@@ -1,18 +1,17 @@
-//! Reading senetc's OM and AIR files back, describing them, and converting the GE graph to
-//! senetc IR so the CPU reference can run it. The conversion undoes what [`super::assign`]
-//! did: TransData ops vanish (senetc only inserts them between two formats of the same
-//! origin tensor, which is checked), FRACTAL_Z and NC1HWC0 constants are unpacked to NCHW,
-//! and fp16 storage stays fp16 in the IR (the CPU reference rounds every f16 value, as the
-//! AI Core stores it). Every input is untrusted: malformed files give a [`ReadError`].
+//! Reading Ascend OM and AIR files (as senetc writes them) back, describing them, and
+//! converting the GE graph to senetc IR so the CPU reference can run it. The conversion
+//! undoes what the backend's `assign` did: TransData ops vanish (senetc only inserts them
+//! between two formats of the same origin tensor, which is checked), FRACTAL_Z and NC1HWC0
+//! constants are unpacked to NCHW, and fp16 storage stays fp16 in the IR (the CPU reference
+//! rounds every f16 value, as the AI Core stores it). Each op's meaning comes from the CANN op
+//! table in `senetc-ge` ([`senetc_ge::to_ir`]), the same table the backend lowers through.
+//! Every input is untrusted: malformed files give a [`ReadError`], never a panic.
+#![warn(missing_docs)]
 
-use super::attr::{self, Attrs};
-use super::layout;
-use super::om::{partition, HEADER_LEN, MAGIC};
-use super::proto;
-use super::types::{ge_dtype_from_number, ir_dtype, Format};
 use prost::Message;
-use senetc_ir::ops::{self as irops, AutoPad, DataFormat, PadMode};
-use senetc_ir::{Graph, Op, Outlet, Shape, Tensor, TensorType};
+use senetc_ge::om::{partition, HEADER_LEN, MAGIC};
+use senetc_ge::{attr, layout, proto, CannOp, Desc, Format, Operand, Read, ReadContext};
+use senetc_ir::{Graph, Outlet, Shape, Tensor, TensorType};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
@@ -191,47 +190,6 @@ fn check_model(m: &proto::ModelDef) -> Result<(), ReadError> {
     Ok(())
 }
 
-/// A desc's runtime (format, shape), origin (format, shape) and dtype.
-struct DescInfo {
-    dtype: senetc_ir::DType,
-    format: Format,
-    shape: Vec<usize>,
-    origin_format: Format,
-    origin_shape: Vec<usize>,
-}
-
-fn dims(v: &[i64]) -> Option<Vec<usize>> {
-    v.iter().map(|&d| usize::try_from(d).ok()).collect()
-}
-
-fn desc_info(d: &proto::TensorDescriptor) -> Result<DescInfo, String> {
-    let dtype = ir_dtype(d.dtype).ok_or_else(|| format!("unsupported dtype {}", d.dtype))?;
-    let format = match attr::get_int(&d.attr, "format_for_int") {
-        Some(n) => Format::from_number(n).ok_or_else(|| format!("unsupported format number {n}"))?,
-        None => Format::from_name(&d.layout).ok_or_else(|| format!("unsupported format {:?}", d.layout))?,
-    };
-    let shape = dims(&d.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default()).ok_or("negative (dynamic) dims")?;
-    let origin_format = match attr::get_str(&d.attr, "origin_format") {
-        Some(s) => Format::from_name(&s).ok_or_else(|| format!("unsupported origin format {s:?}"))?,
-        None => format,
-    };
-    let origin_shape = match attr::get_ints(&d.attr, "origin_shape") {
-        Some(v) => dims(&v).ok_or("negative origin dims")?,
-        None => shape.clone(),
-    };
-    // The runtime shape must be what the origin shape gives in that format.
-    let expect = match format {
-        Format::Nc1hwc0 if origin_shape.len() == 4 => layout::nc1hwc0_shape(&origin_shape),
-        Format::FractalZ if origin_shape.len() == 4 => layout::fractal_z_shape(&origin_shape),
-        Format::Nc1hwc0 | Format::FractalZ => return Err(format!("{} with origin shape {origin_shape:?}", format.name())),
-        _ => origin_shape.clone(),
-    };
-    if expect != shape {
-        return Err(format!("{} shape {shape:?} does not match origin shape {origin_shape:?}", format.name()));
-    }
-    Ok(DescInfo { dtype, format, shape, origin_format, origin_shape })
-}
-
 impl AscendModel {
     /// The main graph.
     pub fn graph(&self) -> &proto::GraphDef {
@@ -240,7 +198,7 @@ impl AscendModel {
 
     /// Op types in graph order, Const ops left out (as netron lists nodes).
     pub fn node_types(&self) -> Vec<String> {
-        self.graph().op.iter().filter(|o| o.r#type != "Const").map(|o| o.r#type.clone()).collect()
+        self.graph().op.iter().filter(|o| CannOp::from_name(&o.r#type) != Some(CannOp::Const)).map(|o| o.r#type.clone()).collect()
     }
 
     /// The bytes of a Const op: inline `value.data`, else its window of WEIGHTS_DATA.
@@ -265,14 +223,7 @@ impl AscendModel {
             Some(h) => {
                 let _ = writeln!(s, "OM model {:?}: header v{:x}.{}, om_ir_version {}, platform {:?}", h.name, h.version >> 28, (h.version >> 24) & 0xf, h.om_ir_version, h.platform_version);
                 for p in &self.partitions {
-                    let name = match p.kind {
-                        partition::MODEL_DEF => "MODEL_DEF",
-                        partition::WEIGHTS_DATA => "WEIGHTS_DATA",
-                        partition::TASK_INFO => "TASK_INFO",
-                        partition::TBE_KERNELS => "TBE_KERNELS",
-                        partition::CUST_AICPU_KERNELS => "CUST_AICPU_KERNELS",
-                        _ => "other",
-                    };
+                    let name = partition::name(p.kind).unwrap_or("other");
                     let _ = writeln!(s, "  partition {name} ({}): {} bytes at +{}", p.kind, p.size, p.offset);
                 }
             }
@@ -295,7 +246,7 @@ impl AscendModel {
         for (t, n) in &hist {
             let _ = writeln!(s, "  {t:<16} {n}");
         }
-        let ty = |d: &proto::TensorDescriptor| match desc_info(d) {
+        let ty = |d: &proto::TensorDescriptor| match Desc::from_proto(d) {
             Ok(i) if i.format.is_runtime() || i.origin_shape != i.shape => format!("{}:{}{:?} (origin {}{:?})", i.dtype, i.format.name(), i.shape, i.origin_format.name(), i.origin_shape),
             Ok(i) => format!("{}:{}{:?}", i.dtype, i.format.name(), i.shape),
             Err(e) => format!("<{e}>"),
@@ -304,7 +255,7 @@ impl AscendModel {
             let outs: Vec<String> = op.output_desc.iter().map(ty).collect();
             let ins: Vec<&str> = op.input.iter().map(|i| i.as_str()).collect();
             let _ = write!(s, "  {} = {}({})", op.name, op.r#type, ins.join(", "));
-            if op.r#type == "NetOutput" {
+            if CannOp::from_name(&op.r#type) == Some(CannOp::NetOutput) {
                 let ins: Vec<String> = op.input_desc.iter().map(ty).collect();
                 let _ = write!(s, " <- {}", ins.join(", "));
             } else {
@@ -335,23 +286,21 @@ impl AscendModel {
                 }
                 let o = *vals.get(i).ok_or_else(|| err(format!("input {i:?} is not produced before this op")))?;
                 ins.push(o);
-                in_names.push(i.clone());
+                in_names.push(i.as_str());
             }
-            let a = &op.attr;
-            let out_info = |k: usize| op.output_desc.get(k).ok_or_else(|| err(format!("no output desc {k}"))).and_then(|d| desc_info(d).map_err(err));
-            let const_of = |k: usize| in_names.get(k).and_then(|n| consts.get(n)).cloned().ok_or_else(|| err(format!("input {k} must be a Const")));
-            let node: Op = match op.r#type.as_str() {
-                "Data" => {
-                    let d = out_info(0)?;
+            let cann = CannOp::from_name(&op.r#type).ok_or_else(|| err(format!("no CPU semantics for CANN op type {}", op.r#type)))?;
+            let cx = OpContext { op, in_names: &in_names, consts: &consts };
+            match senetc_ge::to_ir(cann, &op.attr, &cx).map_err(err)? {
+                Read::Input => {
+                    let d = cx.output(0).map_err(err)?;
                     let o = ir.add_input(op.name.clone(), TensorType::new(d.dtype, Shape::known(&d.shape)));
                     vals.insert(format!("{}:0", op.name), o);
-                    continue;
                 }
-                "Const" => {
+                Read::Constant => {
                     let (bytes, d) = self.const_bytes(op).map_err(err)?;
-                    let d = desc_info(d).map_err(err)?;
+                    let d = Desc::from_proto(d).map_err(err)?;
                     let es = d.dtype.size();
-                    if bytes.len() != d.shape.iter().product::<usize>() * es {
+                    if bytes.len() != d.bytes() {
                         return Err(err(format!("{} bytes for {}{:?}", bytes.len(), d.dtype, d.shape)));
                     }
                     let data = match d.format {
@@ -364,50 +313,36 @@ impl AscendModel {
                     let o = ir.add_const(op.name.clone(), t.clone());
                     consts.insert(key.clone(), t);
                     vals.insert(key, o);
-                    continue;
                 }
-                "TransData" => {
-                    let src = op.input_desc.first().ok_or_else(|| err("no input desc".into())).and_then(|d| desc_info(d).map_err(err))?;
-                    let dst = out_info(0)?;
+                Read::Relayout => {
+                    let src = op.input_desc.first().ok_or_else(|| err("no input desc".into())).and_then(|d| Desc::from_proto(d).map_err(err))?;
+                    let dst = cx.output(0).map_err(err)?;
                     if src.origin_shape != dst.origin_shape || src.dtype != dst.dtype || ins.len() != 1 {
                         return Err(err(format!("changes more than the layout: {:?} {} -> {:?} {}", src.origin_shape, src.dtype, dst.origin_shape, dst.dtype)));
                     }
                     vals.insert(format!("{}:0", op.name), ins[0]);
-                    continue;
                 }
-                "NetOutput" => {
+                Read::Outputs => {
                     for (k, &o) in ins.iter().enumerate() {
                         let name = op.input_desc.get(k).map(|d| d.name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| format!("output_{k}"));
                         ir.add_output(name, o);
                     }
                     outputs_seen = true;
-                    continue;
                 }
-                ty => ge_to_ir(ty, a, &out_info, &const_of).map_err(err)?,
-            };
-            // Operands the IR keeps as attributes (shapes, bounds, paddings) are dropped.
-            let keep = match op.r#type.as_str() {
-                "Reshape" | "ClipByValue" | "PadV3" => 1,
-                _ => ins.len(),
-            };
-            let mut operands = ins[..keep.min(ins.len())].to_vec();
-            if op.r#type == "BNInferenceD" && operands.len() == 5 {
-                // x, mean, variance, scale, b back to the IR's x, scale, bias, mean, var.
-                operands = vec![operands[0], operands[3], operands[4], operands[1], operands[2]];
-            }
-            if op.r#type == "DepthwiseConv2D" {
-                // [1, C, H, W] (K, C, H, W) back to ONNX's [C, 1, H, W].
-                let f = const_of(1)?;
-                let s = f.shape().to_vec();
-                if s.len() != 4 || s[0] != 1 {
-                    return Err(err(format!("depthwise filter {s:?} (only multiplier 1 is read)")));
+                Read::Node(node, operands) => {
+                    let operands: Vec<Outlet> = operands
+                        .into_iter()
+                        .map(|o| match o {
+                            Operand::Input(k) => ins[k],
+                            Operand::Const(input, t) => ir.add_const(format!("{}/{input}", op.name), t),
+                        })
+                        .collect();
+                    let id = ir.add_node(op.name.clone(), node, &operands)?;
+                    let n_out = ir.node(id).outputs.len();
+                    for k in 0..op.output_desc.len().min(n_out) {
+                        vals.insert(format!("{}:{k}", op.name), Outlet { node: id, slot: k });
+                    }
                 }
-                operands[1] = ir.add_const(format!("{}/filter", op.name), f.reshaped(vec![s[1], 1, s[2], s[3]])?);
-            }
-            let id = ir.add_node(op.name.clone(), node, &operands)?;
-            let n_out = ir.node(id).outputs.len();
-            for k in 0..op.output_desc.len().min(n_out) {
-                vals.insert(format!("{}:{k}", op.name), Outlet { node: id, slot: k });
             }
         }
         if !outputs_seen {
@@ -418,122 +353,25 @@ impl AscendModel {
     }
 }
 
-/// The IR op for a CANN op (inputs handled by the caller).
-fn ge_to_ir(
-    ty: &str,
-    a: &Attrs,
-    out_info: &dyn Fn(usize) -> Result<DescInfo, ReadError>,
-    const_of: &dyn Fn(usize) -> Result<Tensor, ReadError>,
-) -> Result<Op, String> {
-    let ints = |k: &str| attr::get_ints(a, k).ok_or_else(|| format!("missing list attr {k}"));
-    let us = |v: &[i64]| -> Result<Vec<usize>, String> { v.iter().map(|&x| usize::try_from(x).map_err(|_| format!("negative value in {v:?}"))).collect() };
-    let nchw = |k: &str| match attr::get_str(a, k).as_deref() {
-        None | Some("NCHW") => Ok(()),
-        Some(f) => Err(format!("data_format {f} (only NCHW is read)")),
-    };
-    let spatial = |k: &str| -> Result<Vec<usize>, String> {
-        let v = us(&ints(k)?)?;
-        if v.len() != 4 {
-            return Err(format!("{k} {v:?} must have 4 values"));
-        }
-        Ok(vec![v[2], v[3]])
-    };
-    // GE pads are [top, bottom, left, right]; the IR's [top, left, bottom, right].
-    let pads = || -> Result<Vec<usize>, String> {
-        let p = us(&ints("pads")?)?;
-        if p.len() != 4 {
-            return Err(format!("pads {p:?} must have 4 values"));
-        }
-        Ok(vec![p[0], p[2], p[1], p[3]])
-    };
-    let f = |k: &str, d: f32| attr::get_float(a, k).unwrap_or(d);
-    let b = |k: &str, d: bool| attr::get_bool(a, k).unwrap_or(d);
-    let scalar = |k: usize| -> Result<f32, String> {
-        let t = const_of(k).map_err(|e| e.to_string())?;
-        t.to_f32().first().copied().ok_or_else(|| "empty constant".to_string())
-    };
-    Ok(match ty {
-        "Conv2D" | "DepthwiseConv2D" => {
-            nchw("data_format")?;
-            let group = if ty == "DepthwiseConv2D" {
-                out_info(0).map_err(|e| e.to_string())?.origin_shape.get(1).copied().ok_or("depthwise output is not 4-D")?
-            } else {
-                attr::get_int(a, "groups").unwrap_or(1).max(1) as usize
-            };
-            let dil = if a.contains_key("dilations") { spatial("dilations")? } else { vec![1, 1] };
-            Op::Conv(irops::Conv { strides: spatial("strides")?, dilations: dil, pads: pads()?, auto_pad: AutoPad::NotSet, group, format: DataFormat::Nchw, ..Default::default() })
-        }
-        "BNInferenceD" => {
-            if !b("use_global_stats", true) {
-                return Err("BNInferenceD without global statistics".into());
-            }
-            Op::BatchNorm(irops::BatchNorm { epsilon: f("epsilon", 1e-5), axis: 1 })
-        }
-        "Relu" => Op::Relu(irops::Relu {}),
-        "Relu6" => Op::Clip(irops::Clip { min: 0.0, max: 6.0 }),
-        "ClipByValue" => Op::Clip(irops::Clip { min: scalar(1)?, max: scalar(2)? }),
-        "Sigmoid" => Op::Sigmoid(irops::Sigmoid {}),
-        "Swish" if f("scale", 1.0) == 1.0 => Op::Silu(irops::Silu {}),
-        "HardSwish" => Op::HardSwish(irops::HardSwish {}),
-        "HardSigmoid" => Op::HardSigmoid(irops::HardSigmoid { alpha: f("alpha", 1.0 / 6.0), beta: f("beta", 0.5) }),
-        "Add" => Op::Add(irops::Add {}),
-        "Sub" => Op::Sub(irops::Sub {}),
-        "Mul" => Op::Mul(irops::Mul {}),
-        "RealDiv" => Op::Div(irops::Div {}),
-        "ReduceMeanD" => Op::ReduceMean(irops::ReduceMean { axes: ints("axes")?, keepdims: b("keep_dims", false) }),
-        "AvgPoolV2" | "MaxPoolV3" => {
-            nchw("data_format")?;
-            if attr::get_str(a, "padding_mode").as_deref().is_some_and(|m| m != "CALCULATED") || b("global_pooling", false) {
-                return Err("only CALCULATED, non-global pooling is read".into());
-            }
-            let (kernel, strides, pads, ceil_mode) = (spatial("ksize")?, spatial("strides")?, pads()?, b("ceil_mode", false));
-            if ty == "AvgPoolV2" {
-                Op::AveragePool(irops::AveragePool { kernel, strides, pads, ceil_mode, count_include_pad: !b("exclusive", true), ..Default::default() })
-            } else {
-                Op::MaxPool(irops::MaxPool { kernel, strides, pads, ceil_mode, ..Default::default() })
-            }
-        }
-        "MatMulV2" => Op::Gemm(irops::Gemm { alpha: 1.0, beta: 1.0, trans_a: b("transpose_x1", false), trans_b: b("transpose_x2", false) }),
-        "Flatten" => Op::Flatten(irops::Flatten { axis: attr::get_int(a, "axis").unwrap_or(1) }),
-        "Reshape" => Op::Reshape(irops::Reshape { shape: const_of(1).map_err(|e| e.to_string())?.to_i64(), allowzero: false }),
-        "TransposeD" => Op::Transpose(irops::Transpose { perm: us(&ints("perm")?)? }),
-        "ConcatD" => Op::Concat(irops::Concat { axis: attr::get_int(a, "concat_dim").ok_or("missing concat_dim")? }),
-        "PadD" => {
-            let p = attr::get_int_lists(a, "paddings").ok_or("missing paddings")?;
-            if p.iter().any(|x| x.len() != 2) {
-                return Err("paddings must be pairs".into());
-            }
-            Op::Pad(irops::Pad { pads: p.iter().map(|x| x[0]).chain(p.iter().map(|x| x[1])).collect(), mode: PadMode::Constant, value: 0.0 })
-        }
-        "PadV3" => {
-            let p = const_of(1).map_err(|e| e.to_string())?.to_i64();
-            let r = p.len() / 2;
-            let mode = match attr::get_str(a, "mode").as_deref() {
-                None | Some("constant") => PadMode::Constant,
-                Some("reflect") => PadMode::Reflect,
-                Some("edge") => PadMode::Edge,
-                Some(m) => return Err(format!("pad mode {m}")),
-            };
-            let value = if mode == PadMode::Constant { scalar(2).unwrap_or(0.0) } else { 0.0 };
-            Op::Pad(irops::Pad { pads: (0..r).map(|i| p[2 * i]).chain((0..r).map(|i| p[2 * i + 1])).collect(), mode, value })
-        }
-        "StridedSliceD" => {
-            let (b, e, st) = (us(&ints("begin")?)?, us(&ints("end")?)?, us(&ints("strides")?)?);
-            if b.len() != e.len() || b.len() != st.len() {
-                return Err("begin, end and strides differ in length".into());
-            }
-            let axes: Vec<usize> = (0..b.len()).collect();
-            Op::Slice(irops::Slice { axes, starts: b, ends: e, steps: st })
-        }
-        "SoftmaxV2" => match ints("axes")?.as_slice() {
-            [axis] => Op::Softmax(irops::Softmax { axis: *axis }),
-            v => return Err(format!("softmax over axes {v:?}")),
-        },
-        "Identity" => Op::Identity(irops::Identity {}),
-        "Cast" => {
-            let n = attr::get_int(a, "dst_type").ok_or("missing dst_type")?;
-            Op::Cast(irops::Cast { to: ge_dtype_from_number(n).ok_or_else(|| format!("dst_type {n}"))? })
-        }
-        other => return Err(format!("no CPU semantics for CANN op type {other}")),
-    })
+/// What the op table may ask about the op being converted.
+struct OpContext<'a> {
+    op: &'a proto::OpDef,
+    /// The op's data inputs ("producer:index").
+    in_names: &'a [&'a str],
+    /// Constants read so far, by "name:0".
+    consts: &'a HashMap<String, Tensor>,
+}
+
+impl ReadContext for OpContext<'_> {
+    fn num_inputs(&self) -> usize {
+        self.in_names.len()
+    }
+
+    fn const_input(&self, k: usize) -> Result<Tensor, String> {
+        self.in_names.get(k).and_then(|n| self.consts.get(*n)).cloned().ok_or_else(|| format!("input {k} must be a Const"))
+    }
+
+    fn output(&self, k: usize) -> Result<Desc, String> {
+        Desc::from_proto(self.op.output_desc.get(k).ok_or_else(|| format!("no output desc {k}"))?)
+    }
 }

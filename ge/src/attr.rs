@@ -1,7 +1,7 @@
 //! Building and reading GE attribute values (`AttrDef`).
 
-use super::proto::attr_def::{list_value::ListValueType, list_list_int, ListListInt, ListValue, Value};
-use super::proto::{AttrDef, TensorDef};
+use crate::proto::attr_def::{list_value::ListValueType, list_list_int, ListListInt, ListValue, Value};
+use crate::proto::{AttrDef, TensorDef};
 use std::collections::BTreeMap;
 
 /// Attributes of an op or a tensor descriptor, in the deterministic order protobuf writes them.

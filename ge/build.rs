@@ -12,6 +12,9 @@ fn main() {
     // BTreeMap for every map field: protobuf writes map entries in iteration order, and
     // senetc's outputs must be byte-for-byte deterministic.
     config.btree_map(["."]);
+    // A tensor's bytes as `bytes::Bytes`, so an AIR Const can hold its weight as a view of the
+    // IR's own buffer instead of a copy (see codegen's AIR writer).
+    config.bytes([".ge.proto.TensorDef.data"]);
     if let Err(e) = config.compile_fds(fds) {
         panic!("generating GE IR code: {e}");
     }

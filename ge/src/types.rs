@@ -1,6 +1,6 @@
 //! Element types and tensor formats as GE numbers and names them (ascend_om.md §2.1, §2.2).
 
-use super::proto;
+use crate::proto;
 use senetc_ir::DType;
 
 /// GE's protobuf `DataType` for an IR element type (the numbering of `TensorDescriptor.dtype`).
