@@ -31,8 +31,8 @@ fn konst(g: &mut Graph, name: &str, shape: &[usize], seed: u32, scale: f32) -> O
 }
 
 /// conv(+relu) → squeeze-excite (hard-sigmoid gate) → add_act(relu6) → batch norm →
-/// depthwise conv → clip → max pool → avg pool → silu → global pool → flatten → gemm →
-/// softmax: one of every lowering path the corpus does not exercise.
+/// depthwise conv(+leaky relu) → clip → leaky relu → max pool → avg pool → silu → global
+/// pool → flatten → gemm → softmax: one of every lowering path the corpus does not exercise.
 fn small_graph() -> Graph {
     let mut g = Graph::new("small");
     let ty = TensorType::new(DType::F32, Shape(vec![Dim::Sym("batch".into()), 4.into(), 8.into(), 8.into()]));
@@ -51,9 +51,11 @@ fn small_graph() -> Graph {
     let var = g.add_const("bn.var", Tensor::from_f32(vec![20], &vals(20, 20, 0.5).iter().map(|v| v.abs() + 0.5).collect::<Vec<_>>()));
     let n = g.add("bn", Op::BatchNorm(BatchNorm::default()), &[r, bn[0], bn[1], bn[2], var]).unwrap();
     let dw = konst(&mut g, "dw", &[20, 1, 3, 3], 7, 0.3);
-    let d = g.add("dw", Op::Conv(Conv { pads: vec![1, 1, 1, 1], group: 20, ..Default::default() }), &[n, dw]).unwrap();
+    let leaky = FusedAct::LeakyRelu(LeakyRelu { alpha: 0.2 });
+    let d = g.add("dw", Op::Conv(Conv { pads: vec![1, 1, 1, 1], group: 20, act: leaky, ..Default::default() }), &[n, dw]).unwrap();
     let cl = g.add("clip", Op::Clip(Clip { min: -0.5, max: 0.75 }), &[d]).unwrap();
-    let mp = g.add("mp", Op::MaxPool(MaxPool { kernel: vec![2, 2], strides: vec![2, 2], ..Default::default() }), &[cl]).unwrap();
+    let lk = g.add("leaky", Op::LeakyRelu(LeakyRelu { alpha: 0.1 }), &[cl]).unwrap();
+    let mp = g.add("mp", Op::MaxPool(MaxPool { kernel: vec![2, 2], strides: vec![2, 2], ..Default::default() }), &[lk]).unwrap();
     let ap = g.add("ap", Op::AveragePool(AveragePool { kernel: vec![3, 3], pads: vec![1, 1, 1, 1], ..Default::default() }), &[mp]).unwrap();
     let si = g.add("silu", Op::Silu(Silu {}), &[ap]).unwrap();
     let gp = g.add("gap", Op::GlobalAveragePool(GlobalAveragePool::default()), &[si]).unwrap();

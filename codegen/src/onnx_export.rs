@@ -204,6 +204,7 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
         Op::Sigmoid(_) => one("Sigmoid", inputs, attrs),
         Op::HardSigmoid(h) => one("HardSigmoid", inputs, vec![float("alpha", h.alpha), float("beta", h.beta)]),
         Op::HardSwish(_) => one("HardSwish", inputs, attrs),
+        Op::LeakyRelu(l) => one("LeakyRelu", inputs, vec![float("alpha", l.alpha)]),
         Op::Silu(_) => {
             let sig = format!("{base}_sigmoid");
             Ok(Lowered::Nodes(vec![

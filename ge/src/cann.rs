@@ -56,6 +56,8 @@ cann_ops! {
     Swish           "Swish"            Follow  Carried  -     [x Act];
     /// x * relu6(x + 3) / 6.
     HardSwish       "HardSwish"        Follow  Carried  -     [x Act];
+    /// x, or negative_slope * x below zero.
+    LeakyRelu       "LeakyRelu"        Follow  Carried  -     [x Act];
     /// Broadcasting addition.
     Add             "Add"              Follow  Carried  -     [x1 Act, x2 Act];
     /// Broadcasting subtraction.
@@ -104,6 +106,7 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         Op::Sigmoid(_) => (CannOp::Sigmoid, Attrs::new()),
         Op::HardSigmoid(h) => (CannOp::HardSigmoid, attrs([("alpha", attr::float(h.alpha)), ("beta", attr::float(h.beta))])),
         Op::HardSwish(_) => (CannOp::HardSwish, Attrs::new()),
+        Op::LeakyRelu(l) => (CannOp::LeakyRelu, attrs([("negative_slope", attr::float(l.alpha))])),
         Op::Silu(_) => (CannOp::Swish, attrs([("scale", attr::float(1.0))])),
         Op::Add(_) => (CannOp::Add, Attrs::new()),
         Op::Sub(_) => (CannOp::Sub, Attrs::new()),
@@ -242,6 +245,7 @@ pub fn to_ir(cann: CannOp, a: &Attrs, cx: &dyn ReadContext) -> Result<Read, Stri
             Op::Silu(irops::Silu {})
         }
         CannOp::HardSwish => Op::HardSwish(irops::HardSwish {}),
+        CannOp::LeakyRelu => Op::LeakyRelu(irops::LeakyRelu { alpha: f("negative_slope", 0.0) }),
         CannOp::HardSigmoid => Op::HardSigmoid(irops::HardSigmoid { alpha: f("alpha", 1.0 / 6.0), beta: f("beta", 0.5) }),
         CannOp::Add => Op::Add(irops::Add {}),
         CannOp::Sub => Op::Sub(irops::Sub {}),

@@ -66,6 +66,34 @@ def main() -> int:
         print(f"{'ok  ' if ok else 'FAIL'} {label}: max|diff|={diff:.3g} tol={tol:.3g} argmax_equal={same_argmax}")
         passed += ok
         failed += not ok
+    # The hand-made golden graphs (every op the importer reads, fused activations included):
+    # onnxruntime runs the original and senetc's re-exports on one random input; they must agree.
+    golden = pathlib.Path(__file__).resolve().parents[1] / "golden" / "onnx"
+    rng = np.random.default_rng(0)
+    for model in sorted(golden.glob("*.onnx")):
+        if model.with_suffix(".err").exists():
+            continue
+        ref_sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        feeds = {}
+        for i in ref_sess.get_inputs():
+            shape = [d if isinstance(d, int) else 2 for d in i.shape]
+            feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
+        ref = ref_sess.run(None, feeds)[0]
+        for level in ("-O0", "-O2"):
+            label = f"golden/{model.name} {level}"
+            target = out / (model.stem + level + ".senetc.onnx")
+            r = subprocess.run([str(senetc), "compile", str(model), "--emit", "onnx", "-o", str(target), "--quiet", level],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"FAIL {label}: senetc exited {r.returncode}: {r.stderr.strip()}")
+                failed += 1
+                continue
+            y = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+            diff = float(np.max(np.abs(y - ref)))
+            ok = y.shape == ref.shape and diff <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))
+            print(f"{'ok  ' if ok else 'FAIL'} {label}: max|diff|={diff:.3g}")
+            passed += ok
+            failed += not ok
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 and passed > 0 else 1
 

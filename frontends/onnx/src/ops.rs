@@ -28,6 +28,7 @@ static TABLE: &[Entry] = &[
     Entry { name: "Relu",               attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::Relu(Relu {})) },
     Entry { name: "Sigmoid",            attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::Sigmoid(Sigmoid {})) },
     Entry { name: "HardSwish",          attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::HardSwish(HardSwish {})) },
+    Entry { name: "LeakyRelu",          attrs: &["alpha"], check: ok, convert: |i, n| unary(i, n, Op::LeakyRelu(LeakyRelu { alpha: af(n, "alpha", 0.01) })) },
     Entry { name: "HardSigmoid",        attrs: &["alpha", "beta"], check: ok, convert: |i, n| unary(i, n, Op::HardSigmoid(HardSigmoid { alpha: af(n, "alpha", 0.2), beta: af(n, "beta", 0.5) })) },
     Entry { name: "Clip",               attrs: &["min", "max"], check: ok, convert: clip },
     Entry { name: "Add",                attrs: &[], check: ok, convert: |i, n| binary(i, n, BinKind::Add) },

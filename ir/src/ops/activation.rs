@@ -91,6 +91,15 @@ op! {
 }
 activation!(Silu, "silu", flops = 5, |_s, xs| map_transcendental(xs, |x| x * sigmoid(x)));
 
+op! {
+    /// x for x >= 0, alpha * x below.
+    pub struct LeakyRelu { alpha: f32 = 0.01 }
+}
+activation!(LeakyRelu, "leaky_relu", flops = 2, |s, xs| {
+    let a = s.alpha;
+    xs.iter_mut().for_each(|x| *x = if *x < 0.0 { a * *x } else { *x })
+});
+
 /// Declares which activation ops can be fused into the epilogue of a conv, an add or a
 /// squeeze-excitation: [`FusedAct`] has one variant per listed op.
 macro_rules! fusable {
@@ -185,7 +194,7 @@ macro_rules! fusable {
     };
 }
 
-fusable!(Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Silu);
+fusable!(Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Silu, LeakyRelu);
 
 impl FusedAct {
     /// `clip{min=0, max=6}`: ReLU6.

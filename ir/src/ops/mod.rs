@@ -307,6 +307,8 @@ declare_ops! {
     HardSwish,
     /// x * sigmoid(x).
     Silu,
+    /// x, or alpha * x below zero.
+    LeakyRelu,
     /// Broadcasting addition.
     Add,
     /// Broadcasting subtraction.

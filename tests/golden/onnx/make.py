@@ -114,3 +114,9 @@ g = h.make_graph([
 m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("ai.onnx.ml", 2)], producer_name="tf2onnx")
 m.ir_version = 8
 onnx.save(m, "tf2onnx_style.onnx")
+
+# LeakyRelu after a conv: imported as leaky_relu with its alpha.
+save("leaky_relu", [
+    h.make_node("Conv", ["x", "w"], ["c"], "conv", kernel_shape=[1, 1]),
+    h.make_node("LeakyRelu", ["c"], ["y"], "leaky", alpha=0.1),
+], [x(["batch", 3, 4, 4])], [x(None, "y")], [w("w", 2, 3, 1, 1)])
