@@ -2,7 +2,7 @@
 
 use crate::UsageError;
 use anyhow::Result;
-use senetc_frontends::ImportNotes;
+use senetc_frontends::{ImportNotes, ImportOptions};
 use senetc_ir::Graph;
 use std::path::Path;
 
@@ -16,6 +16,10 @@ pub enum Format {
     Om,
     /// An Ascend AIR graph senetc wrote.
     Air,
+    /// A torch.save file, bound onto `--arch`.
+    Torch,
+    /// A safetensors file, bound onto `--arch`.
+    Safetensors,
 }
 
 /// Which frontend reads `path`.
@@ -27,22 +31,28 @@ pub fn format_of(path: &Path) -> Result<Format> {
         return Err(UsageError(format!("{}: is a directory, expected a model file", path.display())).into());
     }
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("onnx") => Ok(Format::Onnx),
         Some("om") => Ok(Format::Om),
         Some("air") => Ok(Format::Air),
-        _ => Err(UsageError(format!("{}: unknown model format (senetc reads .onnx, .om, .air)", path.display())).into()),
+        _ => Ok(match senetc_frontends::detect(path)? {
+            senetc_frontends::Format::Onnx => Format::Onnx,
+            senetc_frontends::Format::Torch => Format::Torch,
+            senetc_frontends::Format::Safetensors => Format::Safetensors,
+        }),
     }
 }
 
 /// Import the model at `path` into IR (verified), with the importer's notes for the report.
-pub fn load(path: &Path) -> Result<(Graph, Format, ImportNotes)> {
+pub fn load(path: &Path, options: &ImportOptions) -> Result<(Graph, Format, ImportNotes)> {
     let format = format_of(path)?;
     let (g, notes) = match format {
-        Format::Onnx => {
-            let m = senetc_frontends::import(path, &Default::default())?;
+        Format::Onnx | Format::Torch | Format::Safetensors => {
+            let m = senetc_frontends::import(path, options)?;
             (m.graph, m.notes)
         }
         Format::Om | Format::Air => {
+            if options.arch.is_some() || options.weights.is_some() {
+                return Err(UsageError(format!("{}: --arch and --weights apply to ONNX models and weights files, not to Ascend models", path.display())).into());
+            }
             let m = read_ascend(path)?.ok_or_else(|| UsageError(format!("{}: not an Ascend model", path.display())))?;
             let g = m.to_graph().map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
             senetc_ir::verify(&g).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
