@@ -10,7 +10,7 @@
 //!
 //! The output is IR and nothing else.
 #![warn(missing_docs)]
-#![deny(clippy::unwrap_used)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod arch;
 pub mod checkpoint;
@@ -57,7 +57,7 @@ pub fn sniff_file(path: &Path) -> Result<Option<Kind>, FrontendError> {
 
 fn fits_line(fits: &[arch::Fit]) -> String {
     match fits.first() {
-        Some(f) if f.matched > 0 => format!("the file's keys fit {} best", f.describe()),
+        Some(f) if f.matched > 0 => format!("the file's keys fit {} best ({})", f.arch.name, f.counts()),
         _ => "the file's keys fit none of them".to_string(),
     }
 }
@@ -142,3 +142,6 @@ pub fn bind_onto(g: &mut Graph, path: &Path, notes: &mut ImportNotes) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

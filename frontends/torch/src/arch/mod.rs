@@ -102,7 +102,12 @@ impl Fit {
 
     /// `senet154 (987 of 987 tensors match)`.
     pub fn describe(&self) -> String {
-        format!("{} ({} of {} tensors match)", self.arch.name, self.matched, self.given)
+        format!("{} ({})", self.arch.name, self.counts())
+    }
+
+    /// `987 of 987 tensors match`.
+    pub fn counts(&self) -> String {
+        format!("{} of {} tensors match", self.matched, self.given)
     }
 }
 
