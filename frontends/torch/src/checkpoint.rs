@@ -102,8 +102,11 @@ fn from_torch(path: &Path, file: Result<TorchFile, container::Refusal>) -> Resul
     Ok(Checkpoint { path: path.to_path_buf(), container: file.container.clone(), wrapper, stripped_module, entries })
 }
 
+/// Tensor records by name, in file order.
+type Named = Vec<(String, Rc<TensorRef>)>;
+
 /// A dict of string keys to tensors (an OrderedDict state dict).
-fn tensor_dict(v: &Value) -> Option<Vec<(String, Rc<TensorRef>)>> {
+fn tensor_dict(v: &Value) -> Option<Named> {
     let Value::Dict(d) = v else { return None };
     let d = d.borrow();
     if d.is_empty() {
@@ -118,7 +121,7 @@ fn tensor_dict(v: &Value) -> Option<Vec<(String, Rc<TensorRef>)>> {
 }
 
 /// The state dict in a file's root object, and how it was found.
-fn state_dict(root: &Value) -> Result<(Vec<(String, Rc<TensorRef>)>, String), String> {
+fn state_dict(root: &Value) -> Result<(Named, String), String> {
     if let Some(sd) = tensor_dict(root) {
         return Ok((sd, "a state dict".into()));
     }

@@ -358,7 +358,7 @@ fn checkpoint_wrappers_and_module_prefixes() {
 fn safetensors_files_are_mapped_and_read() {
     let header = r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"I16","shape":[1],"data_offsets":[4,6]},"c":{"dtype":"F32","shape":[1,1],"data_offsets":[6,10]}}"#;
     let mut h = header.as_bytes().to_vec();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
