@@ -40,6 +40,7 @@ pub const ARCHS: &[Arch] = &[
     Arch { name: "senet154",           naming: "Cadene pretrainedmodels (layer0.conv1, layer1.0.se_module.fc1, last_linear)", input: 224, family: Family::ResNet(resnet::Variant::CadeneSenet154) },
     Arch { name: "se_resnext50_32x4d", naming: "Cadene pretrainedmodels (layer0.conv1, layer1.0.se_module.fc1, last_linear)", input: 224, family: Family::ResNet(resnet::Variant::CadeneSeResNeXt50) },
     Arch { name: "seresnext50_32x4d",  naming: "timm (conv1, layer1.0.se.fc1, fc)",                                          input: 224, family: Family::ResNet(resnet::Variant::TimmSeResNeXt50) },
+    Arch { name: "senet154_timm",      naming: "timm (conv1.0, layer1.0.se.fc1, fc)",                                        input: 224, family: Family::ResNet(resnet::Variant::TimmSenet154) },
     Arch { name: "efficientnet_b0",    naming: "timm (conv_stem, blocks.1.0.se.conv_reduce, classifier)",                    input: 224, family: Family::EfficientNet(effnet::Variant::EfficientNetB0) },
     Arch { name: "mobilenetv1_100",    naming: "timm (conv_stem, blocks.0.0.conv_dw, classifier)",                           input: 224, family: Family::EfficientNet(effnet::Variant::MobileNetV1) },
     Arch { name: "seresnet110_cifar",  naming: "senetc's corpus (conv1, layers.0.se.fc1, fc)",                               input: 32,  family: Family::ResNet(resnet::Variant::CifarSeResNet110) },

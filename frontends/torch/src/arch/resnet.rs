@@ -17,6 +17,9 @@ pub enum Variant {
     CadeneSeResNeXt50,
     /// timm `seresnext50_32x4d`: Bottleneck [3, 4, 6, 3] with SEModule.
     TimmSeResNeXt50,
+    /// timm `senet154`: Bottleneck [3, 8, 36, 3] with SEModule, deep 3x3 stem, 3x3 shortcut
+    /// convs where the stride is 2.
+    TimmSenet154,
     /// The corpus SE-ResNet110 for CIFAR-10: 3 stages of 18 SE basic blocks.
     CifarSeResNet110,
     /// The tiny SE-ResNet of the shared fixtures.
@@ -28,7 +31,8 @@ pub fn build(net: &mut Net<'_>, v: Variant, x: X) -> X {
     match v {
         Variant::CadeneSenet154 => cadene(net, x, [3, 8, 36, 3], true, 3),
         Variant::CadeneSeResNeXt50 => cadene(net, x, [3, 4, 6, 3], false, 1),
-        Variant::TimmSeResNeXt50 => timm(net, x, [3, 4, 6, 3]),
+        Variant::TimmSeResNeXt50 => timm(net, x, [3, 4, 6, 3], false, 1),
+        Variant::TimmSenet154 => timm(net, x, [3, 8, 36, 3], true, 3),
         Variant::CifarSeResNet110 => cifar(net, x, 18),
         Variant::Tiny => tiny(net, x),
     }
@@ -122,9 +126,20 @@ fn cadene(net: &mut Net<'_>, x: X, layers: [usize; 4], stem3x3: bool, down_k: us
     net.linear(x, "last_linear")
 }
 
-/// timm's ResNet with SE bottlenecks (`seresnext50_32x4d`).
-fn timm(net: &mut Net<'_>, x: X, layers: [usize; 4]) -> X {
-    let x = net.conv(x, "conv1", 7, 2, Groups::One, false);
+/// timm's ResNet with SE bottlenecks (`seresnext50_32x4d`; `senet154` with the deep stem
+/// `conv1.0..6` and `down_k`-wide shortcut convs where the stride is 2).
+fn timm(net: &mut Net<'_>, x: X, layers: [usize; 4], deep_stem: bool, down_k: usize) -> X {
+    let x = if deep_stem {
+        let x = net.conv(x, "conv1.0", 3, 2, Groups::One, false);
+        let x = net.bn(x, "conv1.1");
+        let x = net.act(x, "conv1.2", Act::Relu);
+        let x = net.conv(x, "conv1.3", 3, 1, Groups::One, false);
+        let x = net.bn(x, "conv1.4");
+        let x = net.act(x, "conv1.5", Act::Relu);
+        net.conv(x, "conv1.6", 3, 1, Groups::One, false)
+    } else {
+        net.conv(x, "conv1", 7, 2, Groups::One, false)
+    };
     let x = net.bn(x, "bn1");
     let x = net.act(x, "act1", Act::Relu);
     let mut x = net.op(x, "maxpool", maxpool(3, 2, 1, false));
@@ -142,7 +157,9 @@ fn timm(net: &mut Net<'_>, x: X, layers: [usize; 4]) -> X {
             let t = net.bn(t, &format!("{p}.bn3"));
             let t = se_conv(net, t, &format!("{p}.se"), ("mean", spatial_mean(true)), ["fc1", "act", "fc2", "gate"]);
             let r = if needs_shortcut(net, x, t, stride, &format!("{p}.downsample.0.weight")) {
-                let r = net.conv(x, &format!("{p}.downsample.0"), 1, stride, Groups::One, false);
+                // timm's downsample_conv: a 1x1 conv where the stride is 1.
+                let k = if stride == 1 { 1 } else { down_k };
+                let r = net.conv(x, &format!("{p}.downsample.0"), k, stride, Groups::One, false);
                 net.bn(r, &format!("{p}.downsample.1"))
             } else {
                 x
