@@ -37,8 +37,8 @@ enum Cmd {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The model file (.onnx).
-    model: PathBuf,
+    /// The model file (.onnx, or a weights file with --arch).
+    model: Option<PathBuf>,
     /// An input: `path.npy` (inputs in order), `NAME=path.npy`, or `path.npz` (entries by input name).
     #[arg(short, long = "input", required = true)]
     inputs: Vec<String>,
@@ -50,12 +50,14 @@ struct RunArgs {
     threads: usize,
     #[command(flatten)]
     opt: OptArgs,
+    #[command(flatten)]
+    import: ImportArgs,
 }
 
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// The model file (.onnx).
-    model: PathBuf,
+    /// The model file (.onnx, or a weights file with --arch).
+    model: Option<PathBuf>,
     /// Batch size bound to the symbolic batch dim.
     #[arg(long, default_value_t = 1)]
     batch: usize,
@@ -73,6 +75,8 @@ struct BenchArgs {
     profile: bool,
     #[command(flatten)]
     opt: OptArgs,
+    #[command(flatten)]
+    import: ImportArgs,
 }
 
 const COMPILE_ABOUT: &str = "Compile a model: import, verify, optimize, lower.
@@ -141,10 +145,51 @@ struct OptArgs {
     keep_dtype: Vec<String>,
 }
 
+/// How to get a graph from a weights file. Frontends that need settings the model file
+/// does not carry add them here.
+#[derive(clap::Args, Clone, Default)]
+struct ImportArgs {
+    /// Build this architecture and bind a weights file (torch.save or safetensors) onto it by
+    /// name; `--arch` alone lists the architectures and the one the file fits best.
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    arch: Option<String>,
+    /// Weights to bind by name: the file for --arch, or retrained weights replacing an ONNX
+    /// model's initializers.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Input height and width of an --arch graph, "224" or "256,192" (default: the architecture's).
+    #[arg(long = "input-size")]
+    input_size: Option<String>,
+}
+
+impl ImportArgs {
+    /// The model file and the import options: with --arch and no model, the weights file
+    /// is the model.
+    fn resolve(&self, model: Option<&Path>) -> Result<(PathBuf, senetc_frontends::ImportOptions)> {
+        let model = match (model, &self.weights) {
+            (Some(m), _) => m.to_path_buf(),
+            (None, Some(w)) if self.arch.is_some() => w.clone(),
+            _ => return Err(UsageError("no model given (MODEL, or --arch NAME --weights FILE)".into()).into()),
+        };
+        let input_size = match self.input_size.as_deref() {
+            None => None,
+            Some(s) => {
+                let v: Vec<usize> = s.split([',', 'x']).map(|d| d.trim().parse()).collect::<Result<_, _>>().map_err(|_| UsageError(format!("bad --input-size {s:?} (want 224 or 256,192)")))?;
+                match v.as_slice() {
+                    [n] if *n > 0 => Some([*n, *n]),
+                    [h, w] if *h > 0 && *w > 0 => Some([*h, *w]),
+                    _ => return Err(UsageError(format!("bad --input-size {s:?} (want 224 or 256,192)")).into()),
+                }
+            }
+        };
+        Ok((model, senetc_frontends::ImportOptions { weights: self.weights.clone(), arch: self.arch.clone(), input_size }))
+    }
+}
+
 #[derive(clap::Args)]
 struct CompileArgs {
-    /// The model file (.onnx).
-    model: PathBuf,
+    /// The model file (.onnx, or a weights file with --arch).
+    model: Option<PathBuf>,
     /// Target (default: cpu).
     #[arg(long, value_parser = target_values())]
     target: Option<String>,
@@ -177,18 +222,22 @@ struct CompileArgs {
     quiet: bool,
     #[command(flatten)]
     opt: OptArgs,
+    #[command(flatten)]
+    import: ImportArgs,
 }
 
 #[derive(clap::Args)]
 struct InspectArgs {
-    /// The model file (.onnx).
-    model: PathBuf,
+    /// The model file (.onnx, or a weights file with --arch).
+    model: Option<PathBuf>,
     /// Also list every node with its output shapes.
     #[arg(short, long)]
     verbose: bool,
     /// Batch size for FLOPs where the batch is symbolic.
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    #[command(flatten)]
+    import: ImportArgs,
 }
 
 fn main() {
@@ -276,13 +325,14 @@ fn compile(a: CompileArgs) -> Result<()> {
     };
     let mut target_options = target_options(&a)?;
     let ext = kind.ext;
-    let out = a.output.clone().unwrap_or_else(|| default_output(&a.model, ext));
-    if out.exists() && a.model.exists() && same_file(&out, &a.model) {
+    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let out = a.output.clone().unwrap_or_else(|| default_output(&model, ext));
+    if out.exists() && model.exists() && same_file(&out, &model) {
         return Err(UsageError(format!("output {} would overwrite the model", out.display())).into());
     }
-    progress.phase(&format!("importing {}", a.model.display()));
+    progress.phase(&format!("importing {}", model.display()));
     let t = Instant::now();
-    let (g, format, notes) = load::load(&a.model)?;
+    let (g, format, notes) = load::load(&model, &import)?;
     timings.insert("import", ms(t));
     let before = stats::op_histogram(&g).into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<String, usize>>();
     let mut g = g;
@@ -306,7 +356,7 @@ fn compile(a: CompileArgs) -> Result<()> {
     }
     progress.phase(&format!("checking the graph for {}", target.name()));
     let t = Instant::now();
-    target.check(&g, &target_options).with_context(|| format!("{}: cannot compile for {}", a.model.display(), target.name()))?;
+    target.check(&g, &target_options).with_context(|| format!("{}: cannot compile for {}", model.display(), target.name()))?;
     timings.insert("check", ms(t));
     progress.phase(&format!("writing {}", out.display()));
     let t = Instant::now();
@@ -318,7 +368,7 @@ fn compile(a: CompileArgs) -> Result<()> {
         let (inputs, outputs) = signature(&g);
         let report = Report {
             senetc_version: env!("CARGO_PKG_VERSION"),
-            model: a.model.display().to_string(),
+            model: model.display().to_string(),
             format: format.name(),
             target: target.name().to_string(),
             emit: ext.to_string(),
@@ -348,7 +398,7 @@ fn compile(a: CompileArgs) -> Result<()> {
     if a.log >= LogLevel::Info {
         eprintln!(
             "senetc: compiled {} for {} ({} nodes after {} passes) into {} in {:.0} ms",
-            a.model.display(),
+            model.display(),
             target.name(),
             stats::compute_nodes(&g),
             records.len(),
@@ -428,15 +478,20 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
-    let (g, format, _) = load::load(&a.model)?;
+    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    if import.arch.is_none() && matches!(senetc_frontends::detect(&model)?, senetc_frontends::Format::Torch | senetc_frontends::Format::Safetensors) {
+        print!("{}", senetc_frontends::torch::describe(&model)?);
+        return Ok(());
+    }
+    let (g, format, _) = load::load(&model, &import)?;
     let mut s = String::new();
     use std::fmt::Write;
-    if let Some(m) = senetc_frontends::read_ascend(&a.model)? {
+    if let Some(m) = senetc_frontends::read_ascend(&model)? {
         s.push_str(&m.describe());
         s.push('\n');
         let _ = writeln!(s, "as senetc IR (TransData, NC1HWC0, FRACTAL_Z and fp16 storage undone):");
     }
-    let _ = writeln!(s, "model: {} ({:?}, graph {:?})", a.model.display(), format, g.name);
+    let _ = writeln!(s, "model: {} ({}, graph {:?})", model.display(), format.name(), g.name);
     let _ = writeln!(s, "inputs:");
     for &id in g.inputs() {
         let _ = writeln!(s, "  {} : {}", g.node(id).name, g.node(id).outputs[0]);
@@ -554,7 +609,8 @@ fn gather_inputs(g: &senetc_ir::Graph, specs: &[String]) -> Result<Vec<senetc_ir
 }
 
 fn run(a: RunArgs) -> Result<()> {
-    let (mut g, _, _) = load::load(&a.model)?;
+    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let (mut g, _, _) = load::load(&model, &import)?;
     optimize(&mut g, &a.opt, PrecisionMode::MustKeepOriginDtype)?;
     let inputs = gather_inputs(&g, &a.inputs)?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
@@ -584,12 +640,13 @@ fn bench(a: BenchArgs) -> Result<()> {
     if a.runs == 0 || a.batch == 0 {
         return Err(UsageError("--runs and --batch must be at least 1".into()).into());
     }
-    let (mut g, _, _) = load::load(&a.model)?;
+    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let (mut g, _, _) = load::load(&model, &import)?;
     let t = Instant::now();
     optimize(&mut g, &a.opt, PrecisionMode::MustKeepOriginDtype)?;
     let symbolic = g.inputs().iter().any(|&id| g.node(id).outputs[0].shape.0.iter().any(|d| d.known().is_none()));
     if a.batch != 1 && !symbolic {
-        return Err(UsageError(format!("{}: the model's input shapes are fixed, so --batch {} cannot apply", a.model.display(), a.batch)).into());
+        return Err(UsageError(format!("{}: the model's input shapes are fixed, so --batch {} cannot apply", model.display(), a.batch)).into());
     }
     let shapes = input_shapes(&g, a.batch)?;
     let mut plan = senetc_codegen::cpu::CpuPlan::new(&g, &shapes, a.threads)?;
@@ -609,7 +666,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     times.sort_by(|x, y| x.total_cmp(y));
     let median = if times.len() % 2 == 1 { times[times.len() / 2] } else { (times[times.len() / 2 - 1] + times[times.len() / 2]) / 2.0 };
     let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
-    println!("model: {}  batch: {}  threads: {}  runs: {} (+{} warmup)", a.model.display(), a.batch, threads, a.runs, a.warmup);
+    println!("model: {}  batch: {}  threads: {}  runs: {} (+{} warmup)", model.display(), a.batch, threads, a.runs, a.warmup);
     println!("compile: {compile_ms:.1} ms  planned peak: {} bytes", plan.peak_bytes());
     if let Some(p) = plan.profile() {
         let total: f64 = p.values().map(|(_, d)| d.as_secs_f64()).sum();
