@@ -12,6 +12,8 @@ use std::path::Path;
 pub enum Format {
     /// ONNX protobuf.
     Onnx,
+    /// MindSpore MindIR.
+    MindIr,
     /// An Ascend offline model senetc wrote.
     Om,
     /// An Ascend AIR graph senetc wrote.
@@ -27,10 +29,13 @@ pub fn format_of(path: &Path) -> Result<Format> {
         return Err(UsageError(format!("{}: is a directory, expected a model file", path.display())).into());
     }
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("onnx") => Ok(Format::Onnx),
         Some("om") => Ok(Format::Om),
         Some("air") => Ok(Format::Air),
-        _ => Err(UsageError(format!("{}: unknown model format (senetc reads .onnx, .om, .air)", path.display())).into()),
+        _ => match senetc_frontends::detect(path) {
+            Ok(senetc_frontends::Format::Onnx) => Ok(Format::Onnx),
+            Ok(senetc_frontends::Format::MindIr) => Ok(Format::MindIr),
+            Err(e) => Err(UsageError(e.to_string()).into()),
+        },
     }
 }
 
@@ -38,7 +43,7 @@ pub fn format_of(path: &Path) -> Result<Format> {
 pub fn load(path: &Path) -> Result<(Graph, Format, ImportNotes)> {
     let format = format_of(path)?;
     let (g, notes) = match format {
-        Format::Onnx => {
+        Format::Onnx | Format::MindIr => {
             let m = senetc_frontends::import(path, &Default::default())?;
             (m.graph, m.notes)
         }

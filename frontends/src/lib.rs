@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 pub enum Format {
     /// ONNX protobuf.
     Onnx,
+    /// MindSpore MindIR (2.x `mind_ir.ModelProto`, or the ONNX-shaped layout of 1.x).
+    MindIr,
 }
 
 impl Format {
@@ -21,6 +23,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Onnx => "onnx",
+            Format::MindIr => "mindir",
         }
     }
 }
@@ -51,7 +54,16 @@ pub fn detect(path: &Path) -> Result<Format, FrontendError> {
     }
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("onnx") => Ok(Format::Onnx),
-        _ => Err(FrontendError::decode(path, "unknown model format (senetc reads .onnx, .om, .air)")),
+        Some("mindir") => Ok(Format::MindIr),
+        _ => {
+            // No known extension (old MindSpore versions write none): look at the content.
+            let bytes = senetc_import::files::map_file(path).map_err(|e| FrontendError::decode(path, e))?;
+            if senetc_mindir::sniff(bytes.bytes()) {
+                Ok(Format::MindIr)
+            } else {
+                Err(FrontendError::decode(path, "unknown model format (senetc reads .onnx, .mindir, .om, .air)"))
+            }
+        }
     }
 }
 
@@ -60,6 +72,7 @@ pub fn import(path: &Path, options: &ImportOptions) -> Result<Imported, Frontend
     let format = detect(path)?;
     let (graph, notes) = match format {
         Format::Onnx => senetc_onnx::import(path)?,
+        Format::MindIr => senetc_mindir::import(path)?,
     };
     let _ = options;
     Ok(Imported { graph, format, notes })
@@ -72,3 +85,6 @@ pub fn import_graph(path: &Path) -> Result<Graph, FrontendError> {
 
 /// The ONNX importer, for callers that import from memory.
 pub use senetc_onnx as onnx;
+
+/// The MindIR importer, for callers that import from memory.
+pub use senetc_mindir as mindir;
