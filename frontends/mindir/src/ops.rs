@@ -54,6 +54,11 @@ static TABLE: &[Entry] = &[
     Entry { name: "Mul",               convert: |i, n| binary(i, n, Op::Mul(Mul {})) },
     Entry { name: "RealDiv",           convert: |i, n| binary(i, n, Op::Div(Div {})) },
     Entry { name: "Div",               convert: |i, n| binary(i, n, Op::Div(Div {})) },
+    // Tensor-by-scalar forms MindSpore 2.x picks for `x * 3.0`, `x / 2.0`...
+    Entry { name: "Adds",              convert: |i, n| binary(i, n, Op::Add(Add {})) },
+    Entry { name: "Subs",              convert: |i, n| binary(i, n, Op::Sub(Sub {})) },
+    Entry { name: "Muls",              convert: |i, n| binary(i, n, Op::Mul(Mul {})) },
+    Entry { name: "Divs",              convert: |i, n| binary(i, n, Op::Div(Div {})) },
     Entry { name: "ReduceMean",        convert: reduce_mean },
     Entry { name: "MatMul",            convert: matmul },
     Entry { name: "BiasAdd",           convert: bias_add },
