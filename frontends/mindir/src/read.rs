@@ -178,7 +178,7 @@ fn read_v2(m: mind_ir::ModelProto, dir: &std::path::Path) -> Result<Model, Strin
     check_version(&m)?;
     let form = Form::V2 { mind_ir_version: m.mind_ir_version(), model_version: m.model_version().to_string(), ir_version: m.ir_version().to_string() };
     let mind_ir::ModelProto { graph, functions, primitives, .. } = m;
-    let g = graph.ok_or("the model has no graph")?;
+    let g = graph.ok_or("the MindIR model has no graph (is the file truncated?)")?;
     let gname = g.name().to_string();
     let prims: HashMap<&str, (&str, Arc<Attrs>)> = primitives
         .iter()
@@ -291,7 +291,7 @@ fn read_v1(m: mind_ir_v1::ModelProto) -> Result<Model, String> {
         return Err(format!("this is an ONNX model (opset {} {}), not MindIR: give it the .onnx extension", o.domain(), o.version()));
     }
     let form = Form::V1 { ir_version: m.ir_version() };
-    let g = m.graph.ok_or("the model has no graph")?;
+    let g = m.graph.ok_or("the MindIR model has no graph (is the file truncated?)")?;
     let gname = g.name().to_string();
     let empty: Arc<Attrs> = Arc::new(Vec::new());
     let params: Vec<Param> = g
