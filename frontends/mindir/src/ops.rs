@@ -92,6 +92,19 @@ pub struct Dense {
 
 // ---- operands and settings ----
 
+/// The operand index of a setting that is a primitive attribute in every MindSpore version.
+const ATTRIBUTE: usize = usize::MAX;
+
+/// The name of a weight stored under another shape: the shape is part of it, so two
+/// readers of one weight that want it in different shapes get different constants.
+fn reshaped_name(name: &str, dims: &[usize]) -> String {
+    if name.is_empty() {
+        return String::new();
+    }
+    let dims: Vec<String> = dims.iter().map(usize::to_string).collect();
+    format!("{name}:{}", dims.join("x"))
+}
+
 fn input(n: &Node, i: usize) -> Result<&str, String> {
     n.inputs.get(i).map(String::as_str).ok_or_else(|| format!("operand {i} is missing"))
 }
@@ -289,14 +302,14 @@ fn tuple_get_item(imp: &mut Importer, n: &Node) -> Result<Vec<Val>, String> {
 
 fn conv2d(imp: &mut Importer, n: &Node) -> Result<Vec<Val>, String> {
     let (x, w) = (input(n, 0)?, input(n, 1)?);
-    if s_format(imp, n, usize::MAX)? != DataFormat::Nchw {
+    if s_format(imp, n, ATTRIBUTE)? != DataFormat::Nchw {
         return Err("NHWC Conv2D is not supported".into());
     }
     let ws = imp.shape_of(w)?;
     if ws.len() != 4 {
         return Err(format!("only 2-D convolution is supported (weight has rank {})", ws.len()));
     }
-    let attr_ints = |names: &[&str]| -> Result<Option<Vec<i64>>, String> { s_ints(imp, n, usize::MAX, names) };
+    let attr_ints = |names: &[&str]| -> Result<Option<Vec<i64>>, String> { s_ints(imp, n, ATTRIBUTE, names) };
     if let Some(k) = attr_ints(&["kernel_size"])? {
         let k = pair(Some(k), "kernel_size", 1)?;
         let wk = [ws[2].known(), ws[3].known()];
@@ -306,13 +319,13 @@ fn conv2d(imp: &mut Importer, n: &Node) -> Result<Vec<Val>, String> {
     }
     let strides = pair(attr_ints(&["stride", "strides"])?, "stride", 1)?;
     let dilations = pair(attr_ints(&["dilation", "dilations"])?, "dilation", 1)?;
-    let group = s_int(imp, n, usize::MAX, &["group"], 1)?;
-    let groups = s_int(imp, n, usize::MAX, &["groups"], group)?;
+    let group = s_int(imp, n, ATTRIBUTE, &["group"], 1)?;
+    let groups = s_int(imp, n, ATTRIBUTE, &["groups"], group)?;
     if group != groups {
         return Err(format!("group {group} and groups {groups} disagree"));
     }
     let group = usize::try_from(group).ok().filter(|&g| g >= 1).ok_or_else(|| format!("group {group} must be positive"))?;
-    let (auto_pad, pads) = match s_pad_mode(imp, n, usize::MAX, PadKind::Valid)? {
+    let (auto_pad, pads) = match s_pad_mode(imp, n, ATTRIBUTE, PadKind::Valid)? {
         PadKind::Same => (AutoPad::SameUpper, vec![0; 4]),
         PadKind::Valid => (AutoPad::Valid, vec![0; 4]),
         PadKind::Pad => {
@@ -519,8 +532,9 @@ fn bias_add(imp: &mut Importer, n: &Node) -> Result<Vec<Val>, String> {
     let bias = if target.len() == 1 {
         imp.outlet_of(b)?
     } else if let Val::Const { tensor, name } = imp.data(b)?.clone() {
-        let dims = target.iter().map(|&d| d as usize).collect();
+        let dims: Vec<usize> = target.iter().map(|&d| d as usize).collect();
         let key = format!("{b}\u{0}bias");
+        let name = reshaped_name(&name, &dims);
         imp.define(key.clone(), Val::constant(tensor.reshaped(dims).map_err(|e| e.to_string())?, name));
         imp.outlet(&key)?
     } else {
@@ -555,6 +569,7 @@ fn reshape(imp: &mut Importer, n: &Node) -> Result<Vec<Val>, String> {
     if let Val::Const { tensor, name } = imp.data(x)?.clone() {
         let out = op.output_shape(&senetc_ir::Shape::known(tensor.shape()))?;
         if let Some(dims) = out.as_known() {
+            let name = if dims == tensor.shape() { name } else { reshaped_name(&name, &dims) };
             return one(Val::constant(tensor.reshaped(dims).map_err(|e| e.to_string())?, name));
         }
     }
@@ -605,7 +620,7 @@ fn concat(imp: &mut Importer, n: &Node) -> Result<Vec<Val>, String> {
         Some(_) => return Err("Concat of a multi-output primitive's tuple is not supported".into()),
         None => {
             let data: Vec<String> = n.inputs.iter().filter(|i| !imp.consts.contains_key(*i) || imp.has(i)).cloned().collect();
-            let axis = s_int(imp, n, usize::MAX, &["axis"], 0)?;
+            let axis = s_int(imp, n, ATTRIBUTE, &["axis"], 0)?;
             (data, axis)
         }
     };

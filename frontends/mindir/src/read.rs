@@ -260,7 +260,7 @@ fn param_v2(p: &mind_ir::TensorProto, ext: &mut FolderFiles, checked: &mut HashM
     let code = p.data_type();
     let dtype = dtype_of_code(code).ok_or_else(|| format!("unsupported tensor data type {code}"))?;
     let shape = dims_of(&p.dims)?;
-    let want = shape.iter().product::<usize>() * dtype.size();
+    let want = shape.iter().try_fold(dtype.size(), |a, &d| a.checked_mul(d)).ok_or("tensor size overflows")?;
     let location = e.location();
     let storage = ext.open(location).map_err(|m| format!("external data: {m}"))?;
     // The data files start with a 64-byte header whose byte 0 is 1 for little-endian;
