@@ -419,6 +419,18 @@ fn cli_compiles_a_mindir_and_reports_its_notes() {
     assert_eq!(r["format"], "mindir");
     let notes = r["import_notes"].as_array().unwrap();
     assert!(notes.iter().any(|n| n.as_str().unwrap().contains("MindSpore 2.10.0")), "{notes:?}");
+    // `senetc run` reproduces MindSpore's output; `--verify-each` checks every pass numerically.
+    let case = fixture("seresnext50_narrow");
+    let out = std::process::Command::new(exe)
+        .args(["run", fixture(RECIPE[0].1).to_str().unwrap(), "--input", case.join("input.npy").to_str().unwrap(), "-o"])
+        .arg(dir.join("out.npy"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = senetc::npy::read_npy(&dir.join("out.npy")).unwrap();
+    check("senetc run", &got, &io(&case).1, true);
+    let out = std::process::Command::new(exe).args(["compile", fixture(RECIPE[0].1).to_str().unwrap(), "--verify-each", "--emit", "ir", "-o"]).arg(dir.join("v.sir")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // An unreadable MindIR is exit code 2.
     std::fs::write(dir.join("bad.mindir"), b"\x0a\xff\xff\xff").unwrap();
     let out = std::process::Command::new(exe).args(["compile"]).arg(dir.join("bad.mindir")).output().unwrap();

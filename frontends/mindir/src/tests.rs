@@ -229,9 +229,14 @@ fn dense_is_one_gemm_and_a_shared_matmul_is_not_fused() {
         node("y", "REF::BiasAdd:2", &["mm", "lb", "#0"]),
         node("z", "REF::Add:4", &["y", "mm"]),
     ]);
-    let g = ir(&model(nodes, prims, params, ("x", &[2, 4]), &["z"]));
+    let g = ir(&model(nodes, prims.clone(), params.clone(), ("x", &[2, 4]), &["z"]));
     let h = senetc_ir::stats::op_histogram(&g);
     assert_eq!((h.get("gemm"), h.get("add")), (Some(&1), Some(&2)), "{h:?}");
+    // transpose_a: x' @ w' with x stored [4, 2].
+    let mut nodes = consts();
+    nodes.extend([node("lw", "REF::Load:3", &["w", "#U"]), node("y", "REF::MatMul:1", &["x", "lw", "#T", "#T"])]);
+    let g = ir(&model(nodes, prims, params, ("x", &[4, 2]), &["y"]));
+    assert!(text(&g).contains("gemm(%0, %1) {trans_a=true, trans_b=true} : f32[2,3]"), "{}", text(&g));
 }
 
 #[test]
