@@ -22,6 +22,8 @@ pub enum Format {
     Torch,
     /// safetensors: weights, bound onto `--arch`.
     Safetensors,
+    /// MindSpore MindIR (2.x `mind_ir.ModelProto`, or the ONNX-shaped layout of 1.x).
+    MindIr,
 }
 
 impl Format {
@@ -33,6 +35,7 @@ impl Format {
             Format::Air => "air",
             Format::Torch => "torch",
             Format::Safetensors => "safetensors",
+            Format::MindIr => "mindir",
         }
     }
 }
@@ -76,7 +79,16 @@ pub fn detect(path: &Path) -> Result<Format, FrontendError> {
         Some("onnx") => Ok(Format::Onnx),
         Some("om") => Ok(Format::Om),
         Some("air") => Ok(Format::Air),
-        _ => Err(FrontendError::decode(path, "unknown model format (senetc reads .onnx, torch.save files, safetensors, .om, .air)")),
+        Some("mindir") => Ok(Format::MindIr),
+        _ => {
+            // No known extension (old MindSpore versions write none): look at the content.
+            let bytes = senetc_import::files::map_file(path).map_err(|e| FrontendError::decode(path, e))?;
+            if senetc_mindir::sniff(bytes.bytes()) {
+                Ok(Format::MindIr)
+            } else {
+                Err(FrontendError::decode(path, "unknown model format (senetc reads .onnx, torch.save files, safetensors, .mindir, .om, .air)"))
+            }
+        }
     }
 }
 
@@ -128,6 +140,12 @@ pub fn import(path: &Path, options: &ImportOptions) -> Result<Imported, Frontend
             senetc_ir::verify(&g).map_err(|e| FrontendError::decode(path, e.to_string()))?;
             (g, ImportNotes::default())
         }
+        Format::MindIr => {
+            if options.arch.is_some() || options.weights.is_some() {
+                return Err(FrontendError::decode(path, "--arch and --weights apply to ONNX models and weights files, not to MindIR"));
+            }
+            senetc_mindir::import(path)?
+        }
     };
     Ok(Imported { graph, format, notes })
 }
@@ -142,3 +160,5 @@ pub use senetc_onnx as onnx;
 
 /// The PyTorch weights importer (weights files, architectures, `inspect` text).
 pub use senetc_torch as torch;
+/// The MindIR importer, for callers that import from memory.
+pub use senetc_mindir as mindir;

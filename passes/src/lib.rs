@@ -13,6 +13,7 @@ pub mod fusion;
 mod layout;
 mod manager;
 pub mod precision;
+mod regroup;
 mod util;
 
 pub use manager::{registry, NumericCheck, PassInfo, PassManager, PassOptions, PassRecord, PassReport};

@@ -85,6 +85,7 @@ static REGISTRY: &[PassInfo] = &[
     PassInfo { name: "eliminate-identity",    opt_level: 1, description: "remove identity, dropout, same-type casts and shape-preserving reshapes", run: |g, _, r| { cleanup::eliminate_identity(g, r); Ok(()) } },
     PassInfo { name: "fold-constants",        opt_level: 1, description: "evaluate ops whose operands are all constants",                          run: |g, _, r| { const_fold::fold_constants(g, r); Ok(()) } },
     PassInfo { name: "canonicalize-reshapes", opt_level: 1, description: "collapse chains of reshape/flatten/squeeze/unsqueeze into one reshape",   run: |g, _, r| { cleanup::canonicalize_reshapes(g, r); Ok(()) } },
+    PassInfo { name: "regroup-split-convs",   opt_level: 1, description: "rebuild grouped convolutions written as split -> per-group convs -> concat", run: |g, _, r| { crate::regroup::regroup_split_convs(g, r); Ok(()) } },
     PassInfo { name: "fold-bn",               opt_level: 1, description: "fold batch norms and per-channel affine constants into conv and gemm",   run: |g, _, r| { crate::bn_fold::fold_bn(g, r); Ok(()) } },
     PassInfo { name: "fuse-se",               opt_level: 2, description: "fuse every squeeze-excitation variant into squeeze_excite (egg rules)",  run: |g, o, r| fusion::run_theme(g, fusion::Theme::SqueezeExcite, &o.limits, r) },
     PassInfo { name: "fuse-activations",      opt_level: 2, description: "fuse conv+activation and residual add+activation (egg rules)",           run: |g, o, r| fusion::run_theme(g, fusion::Theme::Activations, &o.limits, r) },

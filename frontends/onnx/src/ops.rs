@@ -56,6 +56,7 @@ static TABLE: &[Entry] = &[
     Entry { name: "Shape",              attrs: &["start", "end"], check: ok, convert: shape },
     Entry { name: "Gather",             attrs: &["axis"], check: ok, convert: gather },
     Entry { name: "Slice",              attrs: &[], check: ok, convert: slice },
+    Entry { name: "Split",              attrs: &["axis", "split", "num_outputs"], check: ok, convert: split },
 ];
 
 /// The table entry for an ONNX op type.
@@ -466,3 +467,36 @@ fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     one(Val::Ints { v: slice_ints(&v, starts[0], ends[0], 1)?, scalar: false })
 }
 
+
+/// Split into parts along an axis: one `slice` per output that is read. Sizes come from
+/// the `split` attribute (opset < 13) or input (13+), else `num_outputs` (18+: equal
+/// parts, the last one smaller), else as many equal parts as outputs.
+fn split(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    let shape = imp.shape_of(x)?;
+    let axis = norm_axis(ai(n, "axis", 0), shape.len())?;
+    let extent = shape[axis].known().ok_or("Split along a symbolic axis")?;
+    let parts = n.output.len();
+    let sizes = if imp.opset >= 13 { opt(n, 1).map(|s| imp.static_ints(s, "Split split")).transpose()? } else { aints(n, "split") };
+    let sizes: Vec<usize> = match sizes {
+        Some(s) => usizes(&s, "split size")?,
+        None if attr(n, "num_outputs").is_some() => {
+            let k = usize::try_from(ai(n, "num_outputs", 0)).ok().filter(|&k| k == parts && k > 0).ok_or("Split num_outputs disagrees with the outputs")?;
+            let each = extent.div_ceil(k);
+            (0..k).map(|i| each.min(extent.saturating_sub(i * each))).collect()
+        }
+        None if parts > 0 && extent % parts == 0 => vec![extent / parts; parts],
+        None => return Err(format!("Split of {extent} into {parts} equal parts")),
+    };
+    if sizes.len() != parts || sizes.iter().sum::<usize>() != extent {
+        return Err(format!("Split sizes {sizes:?} do not make {parts} parts of {extent}"));
+    }
+    let mut vals = Vec::with_capacity(parts);
+    let mut start = 0;
+    for (out, size) in n.output.iter().zip(sizes) {
+        let op = Slice { axes: vec![axis], starts: vec![start], ends: vec![start + size], steps: vec![1] };
+        start += size;
+        vals.push(if out.is_empty() { Val::Poison } else { imp.add(out, Op::Slice(op), &[x])? });
+    }
+    Ok(vals)
+}

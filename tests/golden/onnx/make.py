@@ -120,3 +120,23 @@ save("leaky_relu", [
     h.make_node("Conv", ["x", "w"], ["c"], "conv", kernel_shape=[1, 1]),
     h.make_node("LeakyRelu", ["c"], ["y"], "leaky", alpha=0.1),
 ], [x(["batch", 3, 4, 4])], [x(None, "y")], [w("w", 2, 3, 1, 1)])
+# Split (the grouped convs MindSpore's ONNX export writes): opset 11 `split` attribute, opset 13
+# `split` input (an unused output), opset 18 `num_outputs` (the last part smaller). Own generator,
+# so these files do not depend on the cases above.
+rs = np.random.default_rng(11)
+ws = lambda name, *shape: nh.from_array(rs.standard_normal(shape).astype(np.float32), name)
+save("split_opset11", [
+    h.make_node("Split", ["x"], ["s0", "s1", "s2"], "split", axis=1, split=[2, 2, 2]),
+    h.make_node("Conv", ["s0", "w0"], ["c0"], "conv0"),
+    h.make_node("Conv", ["s1", "w1"], ["c1"], "conv1"),
+    h.make_node("Conv", ["s2", "w2"], ["c2"], "conv2"),
+    h.make_node("Concat", ["c0", "c1", "c2"], ["y"], "concat", axis=1),
+], [x([1, 6, 4, 4])], [x(None, "y")], [ws("w0", 2, 2, 1, 1), ws("w1", 2, 2, 1, 1), ws("w2", 2, 2, 1, 1)], opset=11)
+save("split_opset13", [
+    h.make_node("Split", ["x", "sizes"], ["a", "", "c"], "split", axis=-1),
+    h.make_node("Concat", ["c", "a"], ["y"], "concat", axis=-1),
+], [x([2, 6])], [x(None, "y")], [i64("sizes", [1, 2, 3])], opset=13)
+save("split_opset18", [
+    h.make_node("Split", ["x"], ["a", "b", "c"], "split", axis=1, num_outputs=3),
+    h.make_node("Concat", ["c", "b", "a"], ["y"], "concat", axis=1),
+], [x([1, 8])], [x(None, "y")], opset=18)
