@@ -1,6 +1,7 @@
 //! The layout pass on graphs TensorFlow's converters write: tf2onnx files (NHWC, with
 //! transposes around the convs) keep at most the one transpose at their input after -O2,
-//! and the CPU reference still reproduces TensorFlow's output.
+//! fuse every SE block, and the CPU reference still reproduces TensorFlow's output (which
+//! onnxruntime reproduces too: see the fixtures' meta.json).
 
 mod common;
 
@@ -22,6 +23,10 @@ fn tf2onnx_graphs_become_nchw_with_one_transpose() {
         let mut g = g0.clone();
         optimize(&mut g);
         assert!(transposes(&g) <= 1, "{}: {} transposes left of {}", case.display(), transposes(&g), transposes(&g0));
+        // Every SE block fused: no gate (sigmoid) is left outside a squeeze_excite (the
+        // other sigmoids, of swish, become silu epilogues).
+        let h = senetc_ir::stats::op_histogram(&g);
+        assert!(h.get("sigmoid").is_none() && h.get("squeeze_excite").is_some_and(|&n| n > 0), "{}: {h:?}", case.display());
         for id in g.node_ids() {
             if let senetc_ir::Op::Conv(c) = &g.node(id).op {
                 assert_eq!(c.format, senetc_ir::ops::DataFormat::Nchw);
