@@ -121,7 +121,7 @@ save("leaky_relu", [
     h.make_node("LeakyRelu", ["c"], ["y"], "leaky", alpha=0.1),
 ], [x(["batch", 3, 4, 4])], [x(None, "y")], [w("w", 2, 3, 1, 1)])
 # Split (the grouped convs MindSpore's ONNX export writes): opset 11 `split` attribute, opset 13
-# `split` input (an unused output), opset 18 `num_outputs` (the last part smaller). Own generator,
+# `split` input (an output no node reads; an empty output name would crash onnxruntime 1.32), opset 18 `num_outputs` (the last part smaller). Own generator,
 # so these files do not depend on the cases above.
 rs = np.random.default_rng(11)
 ws = lambda name, *shape: nh.from_array(rs.standard_normal(shape).astype(np.float32), name)
@@ -133,7 +133,7 @@ save("split_opset11", [
     h.make_node("Concat", ["c0", "c1", "c2"], ["y"], "concat", axis=1),
 ], [x([1, 6, 4, 4])], [x(None, "y")], [ws("w0", 2, 2, 1, 1), ws("w1", 2, 2, 1, 1), ws("w2", 2, 2, 1, 1)], opset=11)
 save("split_opset13", [
-    h.make_node("Split", ["x", "sizes"], ["a", "", "c"], "split", axis=-1),
+    h.make_node("Split", ["x", "sizes"], ["a", "b", "c"], "split", axis=-1),
     h.make_node("Concat", ["c", "a"], ["y"], "concat", axis=-1),
 ], [x([2, 6])], [x(None, "y")], [i64("sizes", [1, 2, 3])], opset=13)
 save("split_opset18", [
