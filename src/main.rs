@@ -47,6 +47,8 @@ struct RunArgs {
     threads: usize,
     #[command(flatten)]
     opt: OptArgs,
+    #[command(flatten)]
+    import: ImportArgs,
 }
 
 #[derive(clap::Args)]
@@ -70,6 +72,8 @@ struct BenchArgs {
     profile: bool,
     #[command(flatten)]
     opt: OptArgs,
+    #[command(flatten)]
+    import: ImportArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -160,6 +164,53 @@ struct OptArgs {
     keep_dtype: Vec<String>,
 }
 
+/// How to read the model (TensorFlow graphs and checkpoints).
+#[derive(clap::Args, Clone, Default)]
+struct ImportArgs {
+    /// TensorFlow: cut the graph at this tensor, which becomes a graph input (NAME or NAME:k; repeatable).
+    #[arg(long = "input-name", value_delimiter = ',')]
+    input_name: Vec<String>,
+    /// TensorFlow: output this tensor (NAME or NAME:k; repeatable; default: the signature's, or detected).
+    #[arg(long = "output-name", value_delimiter = ',')]
+    output_name: Vec<String>,
+    /// TensorFlow: pin a placeholder to a value, e.g. `--set is_training=false` (repeatable).
+    #[arg(long = "set")]
+    set: Vec<String>,
+    /// TensorFlow: the graph (SavedModel folder or frozen .pb) a TF2 checkpoint is bound onto by name.
+    #[arg(long)]
+    graph: Option<PathBuf>,
+    /// TensorFlow SavedModel: the signature to import (default serving_default).
+    #[arg(long)]
+    signature: Option<String>,
+    /// TensorFlow: read variables from their ExponentialMovingAverage shadows (as eval scripts
+    /// that restore ema.variables_to_restore() do).
+    #[arg(long)]
+    ema: bool,
+}
+
+impl ImportArgs {
+    /// Import options; `input_shape`/`out_nodes` are ATC's flags of `compile`.
+    fn options(&self, input_shape: Option<&str>, out_nodes: Option<&str>) -> Result<senetc_frontends::ImportOptions> {
+        let mut set = Vec::new();
+        for s in &self.set {
+            let (k, v) = s.split_once('=').ok_or_else(|| UsageError(format!("bad --set {s:?} (want NAME=VALUE)")))?;
+            set.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let mut output_names = self.output_name.clone();
+        output_names.extend(out_nodes.map(load::parse_out_nodes).unwrap_or_default());
+        Ok(senetc_frontends::ImportOptions {
+            input_names: self.input_name.clone(),
+            output_names,
+            input_shapes: input_shape.map(load::parse_input_shapes).transpose()?.unwrap_or_default(),
+            set,
+            graph: self.graph.clone(),
+            signature: self.signature.clone(),
+            ema: self.ema,
+            ..Default::default()
+        })
+    }
+}
+
 #[derive(clap::Args)]
 struct CompileArgs {
     /// The model file (.onnx).
@@ -191,6 +242,8 @@ struct CompileArgs {
     /// Write a JSON report (inputs, outputs, op counts, timings, warnings).
     #[arg(long)]
     report: Option<PathBuf>,
+    #[command(flatten)]
+    import: ImportArgs,
     /// No progress output even on a terminal.
     #[arg(short, long)]
     quiet: bool,
@@ -208,6 +261,8 @@ struct InspectArgs {
     /// Batch size for FLOPs where the batch is symbolic.
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    #[command(flatten)]
+    import: ImportArgs,
 }
 
 fn main() {
@@ -294,7 +349,7 @@ fn compile(a: CompileArgs) -> Result<()> {
     if matches!(emit, Emit::Om | Emit::Air | Emit::Json) && target != Target::Ascend910 {
         return Err(UsageError(format!("--emit {} needs --target ascend910", format!("{emit:?}").to_lowercase())).into());
     }
-    let ascend_opts = if target == Target::Ascend910 { Some(ascend_options(&a, soc)?) } else { None };
+    let mut ascend_opts = if target == Target::Ascend910 { Some(ascend_options(&a, soc)?) } else { None };
     let ext = match emit {
         Emit::Ir => "sir",
         Emit::Onnx => "onnx",
@@ -308,7 +363,13 @@ fn compile(a: CompileArgs) -> Result<()> {
     }
     progress.phase(&format!("importing {}", a.model.display()));
     let t = Instant::now();
-    let (g, format, notes) = load::load(&a.model)?;
+    let import_opts = a.import.options(a.input_shape.as_deref(), a.out_nodes.as_deref())?;
+    let (g, format, notes) = load::load(&a.model, &import_opts)?;
+    if let (load::Format::TensorFlow, Some(o)) = (format, ascend_opts.as_mut()) {
+        // The TensorFlow importer applied them: inputs are bound and outputs chosen.
+        o.input_shapes.clear();
+        o.out_nodes.clear();
+    }
     timings.insert("import", ms(t));
     let before = stats::op_histogram(&g).into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<String, usize>>();
     let mut g = g;
@@ -446,7 +507,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
-    let (g, format, _) = load::load(&a.model)?;
+    let (g, format, _) = load::load(&a.model, &a.import.options(None, None)?)?;
     let mut s = String::new();
     use std::fmt::Write;
     if let Some(m) = load::read_ascend(&a.model)? {
@@ -572,7 +633,7 @@ fn gather_inputs(g: &senetc_ir::Graph, specs: &[String]) -> Result<Vec<senetc_ir
 }
 
 fn run(a: RunArgs) -> Result<()> {
-    let (mut g, _, _) = load::load(&a.model)?;
+    let (mut g, _, _) = load::load(&a.model, &a.import.options(None, None)?)?;
     optimize(&mut g, &a.opt, Target::Cpu)?;
     let inputs = gather_inputs(&g, &a.inputs)?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
@@ -602,7 +663,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     if a.runs == 0 || a.batch == 0 {
         return Err(UsageError("--runs and --batch must be at least 1".into()).into());
     }
-    let (mut g, _, _) = load::load(&a.model)?;
+    let (mut g, _, _) = load::load(&a.model, &a.import.options(None, None)?)?;
     let t = Instant::now();
     optimize(&mut g, &a.opt, Target::Cpu)?;
     let symbolic = g.inputs().iter().any(|&id| g.node(id).outputs[0].shape.0.iter().any(|d| d.known().is_none()));

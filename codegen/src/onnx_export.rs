@@ -211,10 +211,14 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
                 NodeProto { op_type: "Mul".into(), name: base.into(), input: vec![inputs[0].clone(), sig], output: vec![out.into()], ..Default::default() },
             ]))
         }
+        Op::Tanh(_) => one("Tanh", inputs, attrs),
+        Op::Elu(e) => one("Elu", inputs, vec![float("alpha", e.alpha)]),
         Op::Add(_) => one("Add", inputs, attrs),
         Op::Sub(_) => one("Sub", inputs, attrs),
         Op::Mul(_) => one("Mul", inputs, attrs),
         Op::Div(_) => one("Div", inputs, attrs),
+        Op::Max(_) => one("Max", inputs, attrs),
+        Op::Min(_) => one("Min", inputs, attrs),
         Op::GlobalAveragePool(p) => {
             nchw(p.format)?;
             one("GlobalAveragePool", inputs, attrs)
@@ -225,6 +229,13 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             }
             attrs.push(int("keepdims", r.keepdims as i64));
             one("ReduceMean", inputs, attrs)
+        }
+        Op::ReduceMax(r) => {
+            if !r.axes.is_empty() {
+                attrs.push(ints("axes", &r.axes));
+            }
+            attrs.push(int("keepdims", r.keepdims as i64));
+            one("ReduceMax", inputs, attrs)
         }
         Op::AveragePool(p) => {
             nchw(p.format)?;

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 pub enum Format {
     /// ONNX protobuf.
     Onnx,
+    /// TensorFlow: a TF1 `.meta` with its checkpoint, a frozen `.pb`, a SavedModel folder,
+    /// or a TF2 checkpoint bound onto `--graph`.
+    TensorFlow,
 }
 
 impl Format {
@@ -21,6 +24,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Onnx => "onnx",
+            Format::TensorFlow => "tensorflow",
         }
     }
 }
@@ -30,6 +34,38 @@ impl Format {
 pub struct ImportOptions {
     /// Weights to bind by name onto the model's graph (`--weights`).
     pub weights: Option<PathBuf>,
+    /// Tensors to cut the graph at, becoming inputs (`--input-name NAME[:k]`; TensorFlow).
+    pub input_names: Vec<String>,
+    /// Tensors to output (`--output-name NAME[:k]`, ATC's `--out-nodes`; TensorFlow).
+    pub output_names: Vec<String>,
+    /// Input shapes by input name (`--input-shape`, -1 for a dynamic dim); binds the batch.
+    pub input_shapes: Vec<(String, Vec<i64>)>,
+    /// Placeholder pins (`--set NAME=VALUE`; TensorFlow).
+    pub set: Vec<(String, String)>,
+    /// The graph a checkpoint without one is bound onto (`--graph`; TensorFlow).
+    pub graph: Option<PathBuf>,
+    /// The SavedModel signature to import (`--signature`; default `serving_default`).
+    pub signature: Option<String>,
+    /// Variables from their ExponentialMovingAverage shadows (`--ema`; TensorFlow).
+    pub ema: bool,
+}
+
+impl ImportOptions {
+    fn tf_only(&self) -> Option<&'static str> {
+        if !self.input_names.is_empty() {
+            Some("--input-name")
+        } else if !self.set.is_empty() {
+            Some("--set")
+        } else if self.graph.is_some() {
+            Some("--graph")
+        } else if self.signature.is_some() {
+            Some("--signature")
+        } else if self.ema {
+            Some("--ema")
+        } else {
+            None
+        }
+    }
 }
 
 /// An imported model.
@@ -45,23 +81,43 @@ pub struct Imported {
 
 /// Which format `path` holds.
 pub fn detect(path: &Path) -> Result<Format, FrontendError> {
-    let meta = std::fs::metadata(path).map_err(|source| FrontendError::Io { path: path.to_path_buf(), source })?;
-    if meta.is_dir() {
-        return Err(FrontendError::decode(path, "is a folder, expected a model file"));
+    if path.is_file() && path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+        return Ok(Format::Onnx);
     }
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("onnx") => Ok(Format::Onnx),
-        _ => Err(FrontendError::decode(path, "unknown model format (senetc reads .onnx, .om, .air)")),
+    // Folders and checkpoint prefixes (which name no file themselves) too.
+    if senetc_tf::recognizes(path) {
+        return Ok(Format::TensorFlow);
     }
+    std::fs::metadata(path).map_err(|source| FrontendError::Io { path: path.to_path_buf(), source })?;
+    Err(FrontendError::decode(
+        path,
+        "unknown model format (senetc reads .onnx; TensorFlow .meta, checkpoint prefixes and folders, frozen .pb, SavedModel folders; .om, .air)",
+    ))
 }
 
 /// Import the model at `path`.
 pub fn import(path: &Path, options: &ImportOptions) -> Result<Imported, FrontendError> {
     let format = detect(path)?;
     let (graph, notes) = match format {
-        Format::Onnx => senetc_onnx::import(path)?,
+        Format::Onnx => {
+            if let Some(flag) = options.tf_only() {
+                return Err(FrontendError::decode(path, format!("{flag} applies to TensorFlow models")));
+            }
+            senetc_onnx::import(path)?
+        }
+        Format::TensorFlow => {
+            let o = senetc_tf::TfOptions {
+                input_names: options.input_names.clone(),
+                output_names: options.output_names.clone(),
+                input_shapes: options.input_shapes.clone(),
+                set: options.set.clone(),
+                graph: options.graph.clone(),
+                signature: options.signature.clone(),
+                ema: options.ema,
+            };
+            senetc_tf::import(path, &o)?
+        }
     };
-    let _ = options;
     Ok(Imported { graph, format, notes })
 }
 
@@ -72,3 +128,5 @@ pub fn import_graph(path: &Path) -> Result<Graph, FrontendError> {
 
 /// The ONNX importer, for callers that import from memory.
 pub use senetc_onnx as onnx;
+/// The TensorFlow importer.
+pub use senetc_tf as tf;

@@ -242,8 +242,10 @@ fn unit_move(shape: &Shape, rank: usize, perm: &[usize]) -> Option<Vec<i64>> {
     let mut dims: Vec<Dim> = vec![Dim::Known(1); rank.saturating_sub(shape.rank())];
     dims.extend(shape.0.iter().cloned());
     let moved: Vec<Dim> = perm.iter().map(|&p| dims[p].clone()).collect();
-    let non_unit = |v: &[Dim]| v.iter().filter(|d| **d != Dim::Known(1)).cloned().collect::<Vec<_>>();
-    if non_unit(&dims) != non_unit(&moved) {
+    // The dims that are not 1 must keep their order: compare where they come from, not
+    // their extents (a transpose of [n,16,16,16] moves data although the extents agree).
+    let sources: Vec<usize> = perm.iter().copied().filter(|&p| dims[p] != Dim::Known(1)).collect();
+    if sources.windows(2).any(|w| w[0] > w[1]) {
         return None;
     }
     let syms = moved.iter().filter(|d| d.known().is_none()).count();

@@ -436,10 +436,14 @@ impl<'g> Lowerer<'g> {
             Op::HardSigmoid(h) => unary(self, "HardSigmoid", [("alpha".to_string(), attr::float(h.alpha)), ("beta".to_string(), attr::float(h.beta))].into()),
             Op::HardSwish(_) => unary(self, "HardSwish", Attrs::new()),
             Op::Silu(_) => unary(self, "Swish", [("scale".to_string(), attr::float(1.0))].into()),
+            Op::Tanh(_) => unary(self, "Tanh", Attrs::new()),
+            Op::Elu(e) => unary(self, "Elu", [("alpha".to_string(), attr::float(e.alpha))].into()),
             Op::Add(_) => self.binary(id, "Add", &name),
             Op::Sub(_) => self.binary(id, "Sub", &name),
             Op::Mul(_) => self.binary(id, "Mul", &name),
             Op::Div(_) => self.binary(id, "RealDiv", &name),
+            Op::Max(_) => self.binary(id, "Maximum", &name),
+            Op::Min(_) => self.binary(id, "Minimum", &name),
             Op::AddAct(a) => {
                 if a.act != FusedAct::None {
                     self.start_fusion();
@@ -462,6 +466,15 @@ impl<'g> Lowerer<'g> {
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
                 self.push(&name, "ReduceMeanD", vec![(xi, Want::Act)], vec![o], reduce_attrs(&axes, r.keepdims), Precision::Carried, rule)
+            }
+            Op::ReduceMax(r) => {
+                let xs = self.shape(ins[0]);
+                let axes = r.axes_for(xs.len()).map_err(|e| self.unsupported(node, e))?;
+                let axes: Vec<i64> = axes.into_iter().map(|a| a as i64).collect();
+                let rule = if xs.len() == 4 && r.keepdims && axes == [2, 3] { FormatRule::Hd5 } else { FormatRule::Origin };
+                let o = self.lout(out0);
+                let xi = self.input(ins[0]);
+                self.push(&name, "ReduceMaxD", vec![(xi, Want::Act)], vec![o], reduce_attrs(&axes, r.keepdims), Precision::Carried, rule)
             }
             Op::AveragePool(p) => {
                 nchw(p.format, self)?;

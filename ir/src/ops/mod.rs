@@ -307,6 +307,10 @@ declare_ops! {
     HardSwish,
     /// x * sigmoid(x).
     Silu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Exponential linear unit.
+    Elu,
     /// Broadcasting addition.
     Add,
     /// Broadcasting subtraction.
@@ -315,10 +319,16 @@ declare_ops! {
     Mul,
     /// Broadcasting division.
     Div,
+    /// Broadcasting maximum.
+    Max,
+    /// Broadcasting minimum.
+    Min,
     /// Mean over the spatial axes, keeping them as 1.
     GlobalAveragePool,
     /// Mean over the given axes.
     ReduceMean,
+    /// Maximum over the given axes.
+    ReduceMax,
     /// 2-D average pooling.
     AveragePool,
     /// 2-D max pooling.
