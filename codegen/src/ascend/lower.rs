@@ -421,6 +421,25 @@ impl<'g> Lowerer<'g> {
                 let o = self.lout(out0);
                 self.push(&name, "BNInferenceD", inputs, vec![o], attrs, Precision::Carried, FormatRule::Hd5)
             }
+            Op::ScaleShift(ss) => {
+                // CANN's Scale: x * scale + bias along `axis` (ND), the activation after it
+                // in the same fusion group.
+                if ss.act != FusedAct::None {
+                    self.start_fusion();
+                }
+                let attrs: Attrs = [
+                    ("axis".to_string(), attr::int(ss.axis as i64)),
+                    ("num_axes".to_string(), attr::int(1)),
+                    ("scale_from_blob".to_string(), attr::boolean(true)),
+                ]
+                .into();
+                let x = self.input(ins[0]);
+                let sc = self.input(ins[1]);
+                let sh = self.input(ins[2]);
+                let o = self.lout(out0);
+                let y = self.push(&name, "Scale", vec![(x, Want::Act), (sc, Want::Weight), (sh, Want::Weight)], vec![o.clone()], attrs, Precision::Carried, FormatRule::Origin);
+                self.act(&name, y, &ss.act, &o)
+            }
             Op::Relu(_) => unary(self, "Relu", Attrs::new()),
             Op::Clip(c) if c.min == 0.0 && c.max == 6.0 => unary(self, "Relu6", Attrs::new()),
             Op::Clip(c) if c.min == 0.0 && c.max == f32::INFINITY => unary(self, "Relu", Attrs::new()),

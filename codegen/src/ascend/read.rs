@@ -469,6 +469,13 @@ fn ge_to_ir(
             }
             Op::BatchNorm(irops::BatchNorm { epsilon: f("epsilon", 1e-5), axis: 1 })
         }
+        "Scale" => {
+            if attr::get_int(a, "num_axes").unwrap_or(1) != 1 {
+                return Err("Scale over more than one axis".into());
+            }
+            let axis = usize::try_from(attr::get_int(a, "axis").unwrap_or(1)).map_err(|_| "negative Scale axis")?;
+            Op::ScaleShift(irops::ScaleShift { axis, act: irops::FusedAct::None })
+        }
         "Relu" => Op::Relu(irops::Relu {}),
         "Relu6" => Op::Clip(irops::Clip { min: 0.0, max: 6.0 }),
         "ClipByValue" => Op::Clip(irops::Clip { min: scalar(1)?, max: scalar(2)? }),

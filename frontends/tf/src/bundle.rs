@@ -114,7 +114,13 @@ impl Bundle {
                 format!("tensor {name:?} (offset {off}, {size} bytes) lies past the end of the file ({} bytes): truncated", bytes.len()),
             ));
         };
-        let actual = sstable::mask(crc32c::crc32c(&bytes[start..end]));
+        let raw = &bytes[start..end];
+        let actual = if e.dtype % 100 == 7 {
+            let n = self.shape(name).unwrap_or_default().iter().product();
+            string_crc(raw, n).ok_or_else(|| FrontendError::decode(path, format!("string tensor {name:?} (offset {off}, {size} bytes) is malformed")))?
+        } else {
+            sstable::mask(crc32c::crc32c(raw))
+        };
         if actual != e.crc32c {
             return Err(FrontendError::decode(
                 path,
@@ -195,6 +201,27 @@ impl Bundle {
     pub fn shard_paths(&self) -> impl Iterator<Item = &Path> {
         self.shards.iter().map(|(p, _)| p.as_path())
     }
+}
+
+/// The masked checksum of a string tensor of `n` elements as the bundle writer computes
+/// it: each length as a little-endian u32 (u64 past 4 GiB), not as the varints stored, then
+/// the stored masked checksum of the lengths, then the bytes.
+fn string_crc(raw: &[u8], n: usize) -> Option<u32> {
+    let mut pos = 0;
+    let mut crc = 0u32;
+    for _ in 0..n {
+        let len = sstable::varint(raw, &mut pos, 10)?;
+        crc = match u32::try_from(len) {
+            Ok(l) => crc32c::crc32c_append(crc, &l.to_le_bytes()),
+            Err(_) => crc32c::crc32c_append(crc, &len.to_le_bytes()),
+        };
+    }
+    let stored = raw.get(pos..pos + 4)?;
+    if u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]) != sstable::mask(crc) {
+        return Some(!sstable::mask(crc));
+    }
+    crc = crc32c::crc32c_append(crc, stored);
+    Some(sstable::mask(crc32c::crc32c_append(crc, &raw[pos + 4..])))
 }
 
 /// The checkpoint state file (`checkpoint`, a text proto) in `dir`: the prefixes it lists,

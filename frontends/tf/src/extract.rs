@@ -301,6 +301,19 @@ impl Ex<'_> {
             n if n > 1 => return Err(Problem::new("", "outputs", format!("the graph has several losses; their logits are {}: choose with --output-name", names(&from_loss)))),
             _ => {}
         }
+        let forward = |n: &crate::proto::NodeDef| !n.name.starts_with("gradients") && !n.name.contains("/gradients/") && !is_training_op(&n.op);
+        // A value named `logits`.
+        let named: Vec<TRef> = (0..g.len())
+            .filter(|&i| {
+                let n = g.node(i);
+                forward(n) && n.name.rsplit('/').next().is_some_and(|l| l.eq_ignore_ascii_case("logits")) && !matches!(n.op.as_str(), "Const" | "VariableV2" | "VarHandleOp")
+            })
+            .map(|node| TRef { node, slot: 0 })
+            .collect();
+        if named.len() == 1 {
+            self.notes.push(format!("output {} detected: the value named logits", g.value_name(named[0])));
+            return Ok(named);
+        }
         // Values computed from a data input that nothing reads.
         let mut reach = vec![false; g.len()];
         let mut stack: Vec<usize> = (0..g.len())
@@ -320,6 +333,7 @@ impl Ex<'_> {
             .filter(|&i| {
                 let n = g.node(i);
                 reach[i]
+                    && forward(n)
                     && g.consumers(i).is_empty()
                     && !NOT_OUTPUTS.contains(&n.op.as_str())
                     && !is_training_op(&n.op)
@@ -330,7 +344,8 @@ impl Ex<'_> {
             .map(|node| TRef { node, slot: 0 })
             .collect();
         match sinks.len() {
-            1 => {
+            // In a training graph the one unread value is the loss, not an output.
+            1 if !self.src.training => {
                 self.notes.push(format!("output {} detected: the one value computed from the inputs that nothing reads", g.value_name(sinks[0])));
                 Ok(sinks)
             }
@@ -711,7 +726,9 @@ impl Ex<'_> {
         found_inputs.sort_by_key(|s| (s.tref.node, s.tref.slot));
         plan.inputs.extend(found_inputs);
         if !bn_notes.is_empty() {
-            plan.notes.push(format!("{} batch norms in training mode normalize with their moving statistics: {}", bn_notes.len(), bn_notes.join("; ")));
+            let shown: Vec<&str> = bn_notes.iter().take(3).map(String::as_str).collect();
+            let more = if bn_notes.len() > 3 { format!("; and {} more", bn_notes.len() - 3) } else { String::new() };
+            plan.notes.push(format!("{} batch norms in training mode normalize with their moving statistics: {}{more}", bn_notes.len(), shown.join("; ")));
         }
         if !self.dropouts.is_empty() {
             plan.notes.push(format!("{} dropout / drop-connect patterns made the identity", self.dropouts.len()));

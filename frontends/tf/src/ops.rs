@@ -589,10 +589,10 @@ fn expand_dims(imp: &mut Imp, n: &N) -> Result<Vec<Val>, String> {
 
 fn pad(imp: &mut Imp, n: &N) -> Result<Vec<Val>, String> {
     let (x, p) = (n.input(0)?, n.input(1)?);
-    let v = imp.b.static_ints(p, "the paddings")?;
+    let t = tensor_of(imp, p).ok_or("the paddings must be a constant")?;
+    let v = t.to_i64();
     let rank = dims(imp, x)?.len();
-    let t = tensor_of(imp, p).map(|t| t.shape().to_vec()).unwrap_or_default();
-    if v.len() != 2 * rank || (!t.is_empty() && t != [rank, 2]) {
+    if t.dtype().is_float() || t.shape() != [rank, 2] {
         return Err(format!("paddings must be [{rank}, 2], got {v:?}"));
     }
     let pads: Vec<i64> = (0..rank).map(|i| v[2 * i]).chain((0..rank).map(|i| v[2 * i + 1])).collect();

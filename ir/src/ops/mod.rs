@@ -295,6 +295,8 @@ declare_ops! {
     Conv,
     /// Inference batch normalization.
     BatchNorm,
+    /// Per-channel scale and shift with an activation (a batch norm that cannot fold).
+    ScaleShift,
     /// max(x, 0).
     Relu,
     /// Clamp to [min, max] (Relu6 is `clip {min=0, max=6}`).
