@@ -434,10 +434,12 @@ impl Ex<'_> {
             let tainted = |t: &TRef| self.random[t.node] && !self.dead_slot.contains(t);
             let any = ins.iter().any(tainted);
             let op = g.node(i).op.as_str();
+            // The clean operand must carry data (an input's value), not a constant: a random
+            // draw scaled by a constant (random_normal * stddev) is noise, not dropout.
             let pattern = any
                 && match (op, ins.as_slice()) {
-                    ("Mul", [a, b]) => tainted(a) != tainted(b),
-                    ("Select" | "SelectV2", [c, x, y]) => tainted(c) && !tainted(x) && !tainted(y),
+                    ("Mul", [a, b]) => tainted(a) != tainted(b) && !self.is_static(if tainted(a) { *b } else { *a }),
+                    ("Select" | "SelectV2", [c, x, y]) => tainted(c) && !tainted(x) && !tainted(y) && !self.is_static(*x),
                     _ => false,
                 };
             if !self.dead_node[i] {
@@ -525,7 +527,13 @@ impl Ex<'_> {
                             self.merges += 1;
                             t = *one;
                         }
-                        _ => return Err(self.problem(t.node, format!("tf.cond Merge with {} live branches: its predicate is not static; pin the placeholder it depends on with --set NAME=VALUE", live.len()))),
+                        _ => {
+                            let preds = self.merge_predicates(t.node);
+                            return Err(self.problem(
+                                t.node,
+                                format!("tf.cond Merge with {} live branches: its predicate {preds} is not static; pin it with --set NAME=true|false", live.len()),
+                            ));
+                        }
                     }
                 }
                 "PlaceholderWithDefault" if !self.pins.contains_key(&t.node) && !looks_like_data(n) => {
@@ -546,6 +554,33 @@ impl Ex<'_> {
         }
         self.memo.insert(t0, t);
         Ok(t)
+    }
+
+    /// The predicates of the Switches a Merge's branches come from, for messages.
+    fn merge_predicates(&self, merge: usize) -> String {
+        let g = self.g;
+        let mut found = BTreeSet::new();
+        let mut stack: Vec<(usize, usize)> = g.data_inputs(merge).into_iter().flatten().map(|t| (t.node, 0)).collect();
+        let mut seen = HashSet::new();
+        while let Some((i, depth)) = stack.pop() {
+            if !seen.insert(i) || depth > 64 {
+                continue;
+            }
+            if matches!(g.node(i).op.as_str(), "Switch" | "RefSwitch") {
+                if let Ok(mut p) = g.data_input(i, 1) {
+                    while matches!(g.node(p.node).op.as_str(), "Identity" | "Switch") {
+                        match g.data_input(p.node, 0) {
+                            Ok(x) => p = x,
+                            Err(_) => break,
+                        }
+                    }
+                    found.insert(g.value_name(p));
+                }
+                continue;
+            }
+            stack.extend(g.data_inputs(i).into_iter().flatten().map(|t| (t.node, depth + 1)));
+        }
+        found.into_iter().collect::<Vec<_>>().join(", ")
     }
 
     /// Dropout and drop-connect at inference: the identity of the input they rescale.
@@ -579,6 +614,17 @@ impl Ex<'_> {
 
     fn random_error(&mut self, node: usize) -> Problem {
         let g = self.g;
+        // Name where the random values meet the data: step back through nodes that only
+        // read random values.
+        let mut node = node;
+        for _ in 0..256 {
+            let ins: Vec<TRef> = g.data_inputs(node).into_iter().flatten().collect();
+            let mixes = ins.iter().any(|t| !self.random[t.node] && !self.is_static(*t));
+            match ins.iter().find(|t| self.random[t.node]) {
+                Some(t) if !mixes && !is_random(&g.node(t.node).op) => node = t.node,
+                _ => break,
+            }
+        }
         // Name the random op behind it.
         let mut stack = vec![node];
         let mut seen = HashSet::new();

@@ -80,6 +80,7 @@ static TABLE: &[(&str, Convert)] = &[
     ("Inv",                   |i, n| const_unary(i, n, |x| 1.0 / x)),
     ("Square",                |i, n| const_unary(i, n, |x| x * x)),
     ("Neg",                   |i, n| const_unary(i, n, |x| -x)),
+    ("Abs",                   |i, n| const_unary(i, n, f64::abs)),
     ("Floor",                 |i, n| const_unary(i, n, f64::floor)),
     ("Exp",                   |i, n| const_unary(i, n, f64::exp)),
     ("LogicalNot",            |i, n| const_unary(i, n, |x| if x == 0.0 { 1.0 } else { 0.0 })),
