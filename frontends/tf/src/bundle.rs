@@ -77,7 +77,7 @@ impl Bundle {
         if header.endianness != 0 {
             return Err(bad("the checkpoint was written big-endian, which senetc does not read".into()));
         }
-        let n = usize::try_from(header.num_shards).ok().filter(|&n| n >= 1 && n < 100_000).ok_or_else(|| bad(format!("bad shard count {}", header.num_shards)))?;
+        let n = usize::try_from(header.num_shards).ok().filter(|n| (1..100_000).contains(n)).ok_or_else(|| bad(format!("bad shard count {}", header.num_shards)))?;
         let mut shards = Vec::with_capacity(n);
         for i in 0..n {
             let path = with_suffix(prefix, &format!(".data-{i:05}-of-{n:05}"));

@@ -302,7 +302,7 @@ fn load_saved_model(dir: &Path, signature: Option<&str>) -> Result<Source, Front
             }
         }
     }
-    let (nodes, calls) = functions::inline(g.node, &g.library.map(|l| l.function).unwrap_or_default()).map_err(|e| bad(e))?;
+    let (nodes, calls) = functions::inline(g.node, &g.library.map(|l| l.function).unwrap_or_default()).map_err(bad)?;
     let notes = vec![format!(
         "{}: SavedModel, signature {key:?} ({} inputs, {} outputs); {calls} function calls inlined; {} variables",
         dir.display(),

@@ -49,9 +49,12 @@ impl Handle {
     }
 }
 
+/// A table's (key, value) entries.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Every (key, value) of the table at `file`, in order. The message of an error says what
 /// is wrong and where (block offset); the caller adds the file name.
-pub fn read_table(file: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub fn read_table(file: &[u8]) -> Result<Entries, String> {
     if file.len() < FOOTER {
         return Err(format!("{} bytes is too short for a table (footer is {FOOTER} bytes): truncated?", file.len()));
     }
@@ -98,7 +101,7 @@ fn read_block(file: &[u8], h: Handle, what: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The entries of one block, keys expanded; the restart array is checked.
-fn block_entries(block: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+fn block_entries(block: &[u8]) -> Result<Entries, String> {
     let n = block.len();
     let restarts = fixed32(block, n.checked_sub(4).ok_or("block shorter than its restart count")?).ok_or("block too short")? as usize;
     let data_end = n
@@ -113,7 +116,7 @@ fn block_entries(block: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
     if restart_at.first() != Some(&0) || restart_at.windows(2).any(|w| w[0] >= w[1]) || restart_at.iter().any(|&r| r >= data_end) {
         return Err("restart points outside the block's entries".into());
     }
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut out: Entries = Vec::new();
     let mut key: Vec<u8> = Vec::new();
     let mut pos = 0;
     let mut next_restart = 0;
