@@ -297,6 +297,12 @@ fn tensorflow_checkpoints_compile_and_run() {
     assert!(notes.contains("is_training (PlaceholderWithDefault) pinned to false") && notes.contains("EMA shadows"), "{notes}");
     assert_eq!(r["op_counts"].get("batch_norm"), None, "every BN folded: {}", r["op_counts"]);
 
+    // ATC's --out-nodes names TensorFlow outputs too.
+    let out = senetc(&["compile", s(&repo("tests/fixtures/tf/mobilenet_v1_slim_0125/eval_ckpt")), "-o", s(&tmp("o.sir")), "--report", s(&report), "--out-nodes", "MobilenetV1/Logits/SpatialSqueeze:0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["outputs"][0]["name"], "MobilenetV1/Logits/SpatialSqueeze");
+
     let case = repo("tests/fixtures/tf/seresnet_cifar_d29_narrow");
     let y = tmp("tf_out.npy");
     let out = senetc(&["run", s(&case.join("train_ckpt")), "--input", s(&case.join("input.npy")), "-o", s(&y)]);

@@ -169,7 +169,7 @@ fn training_checkpoints_report_their_rewrites() {
     }
     let (_, n) = import(&tf("seresnet_cifar_d29_narrow/train_ckpt"), &ImportOptions::default());
     let all = n.join("\n");
-    for want in ["28 batch norms in training mode normalize with their moving statistics: BatchNorm", "3 loss-scale state", "181 optimizer slots", "56 zero-debias state"] {
+    for want in ["28 batch norms in training mode normalize with their moving statistics:\n  BatchNorm/FusedBatchNormV3 uses BatchNorm/moving_mean, BatchNorm/moving_variance", "3 loss-scale state", "181 optimizer slots", "56 zero-debias state"] {
         assert!(all.contains(want), "missing {want:?} in:\n{all}");
     }
     let (_, n) = import(&effnet_train_ckpt(), &ImportOptions { input_names: vec!["truediv".into()], ema: true, ..Default::default() });
@@ -332,4 +332,51 @@ fn damaged_files_are_errors_naming_the_file() {
     let e = senetc_frontends::import(&dir.join("model.ckpt"), &ImportOptions::default()).unwrap_err().to_string();
     assert!(e.contains("lies past the end of the file") && e.contains("truncated"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// After -O2 a TensorFlow-born graph has the op counts of its tf2onnx twin (the same net
+/// converted by tf2onnx from the frozen graph): every BN folded into its conv or, where it
+/// cannot fold, one scale_shift with its ReLU; EfficientNet's SE blocks fused.
+#[test]
+fn o2_op_counts_equal_the_tf2onnx_twins() {
+    let histogram = |g: &Graph| senetc_ir::stats::op_histogram(g).into_iter().map(|(k, v)| (k.to_string(), v)).collect::<std::collections::BTreeMap<_, _>>();
+    let effnet_train = effnet_train_ckpt();
+    let cut = ImportOptions { input_names: vec!["truediv".into()], ema: true, ..Default::default() };
+    let cases: Vec<(&str, Vec<(PathBuf, ImportOptions)>)> = vec![
+        (
+            "seresnet_cifar_d29_narrow_opset13",
+            vec![
+                (tf("seresnet_cifar_d29_narrow/train_ckpt"), ImportOptions::default()),
+                (tf("seresnet_cifar_d29_narrow/eval_ckpt"), ImportOptions::default()),
+                (tf("seresnet_cifar_d29_narrow/frozen/frozen.pb"), ImportOptions::default()),
+            ],
+        ),
+        ("seresnet_cifar_d29_narrow_opset13_unoptimized", vec![(tf("seresnet_cifar_d29_narrow/train_ckpt"), ImportOptions::default())]),
+        (
+            "efficientnet_b0_narrow_opset17",
+            vec![(effnet_train, cut), (tf("efficientnet_b0_narrow/eval_ckpt"), ImportOptions::default()), (tf("efficientnet_b0_narrow/frozen/frozen.pb"), ImportOptions::default())],
+        ),
+    ];
+    for (twin, forms) in cases {
+        let mut t = senetc_frontends::import_graph(&common::repo("tests/fixtures/tf2onnx").join(twin).join("model.onnx")).unwrap();
+        optimize(&mut t);
+        let want = histogram(&t);
+        for (path, o) in forms {
+            let (mut g, _) = import(&path, &o);
+            optimize(&mut g);
+            assert_eq!(histogram(&g), want, "{}: -O2 op counts differ from {twin}", path.display());
+        }
+        eprintln!("{twin}: {want:?}");
+        assert!(!want.contains_key("batch_norm"), "{twin}: {want:?}");
+    }
+    let (mut g, _) = import(&tf("seresnet_cifar_d29_narrow/train_ckpt"), &ImportOptions::default());
+    optimize(&mut g);
+    let h = histogram(&g);
+    assert_eq!((h.get("scale_shift"), h.get("conv")), (Some(&28), Some(&31)), "pre-activation BNs: {h:?}");
+    let (mut g, _) = import(&tf("mobilenet_v1_slim_0125/train_ckpt"), &ImportOptions::default());
+    optimize(&mut g);
+    let h = histogram(&g);
+    assert_eq!(h, [("average_pool", 1), ("conv", 12), ("reshape", 1), ("transpose", 1)].into_iter().map(|(k, v)| (k.to_string(), v)).collect(), "MobileNetV1: every BN folded, ReLU6 fused");
+    let relu6 = g.node_ids().filter(|&id| matches!(&g.node(id).op, senetc_ir::Op::Conv(c) if c.act == senetc_ir::ops::FusedAct::relu6())).count();
+    assert_eq!(relu6, 11, "every conv but the logits' carries its ReLU6");
 }

@@ -294,6 +294,49 @@ fn unquote(s: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// The SE-ResNet eval checkpoint rewritten as 3 shards with a snappy-compressed index
+    /// reads back tensor for tensor; a missing shard is an error naming it.
+    #[test]
+    fn sharded_bundles_read_like_one() {
+        let prefix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tf/seresnet_cifar_d29_narrow/eval_ckpt/model.ckpt");
+        let one = Bundle::open(&prefix).unwrap();
+        let table = sstable::read_table(&std::fs::read(index_path(&prefix)).unwrap()).unwrap();
+        let dir = std::env::temp_dir().join(format!("senetc-tf-shards-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p2 = dir.join("model.ckpt-7");
+        let mut shards = vec![Vec::new(); 3];
+        let mut entries = Vec::new();
+        for (i, (k, v)) in table.iter().enumerate() {
+            if k.is_empty() {
+                let mut h = BundleHeaderProto::decode(v.as_slice()).unwrap();
+                h.num_shards = 3;
+                entries.push((k.clone(), h.encode_to_vec()));
+                continue;
+            }
+            let mut e = BundleEntryProto::decode(v.as_slice()).unwrap();
+            let s = i % 3;
+            e.shard_id = s as i32;
+            e.offset = shards[s].len() as i64;
+            shards[s].extend_from_slice(one.tensor(std::str::from_utf8(k).unwrap()).unwrap().bytes());
+            entries.push((k.clone(), e.encode_to_vec()));
+        }
+        for (s, bytes) in shards.iter().enumerate() {
+            std::fs::write(with_suffix(&p2, &format!(".data-{s:05}-of-00003")), bytes).unwrap();
+        }
+        let refs: Vec<(&[u8], &[u8])> = entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
+        std::fs::write(index_path(&p2), sstable::tests::write_table(&refs, true)).unwrap();
+        let three = Bundle::open(&p2).unwrap();
+        assert_eq!(three.shard_paths().count(), 3);
+        assert_eq!(three.len(), one.len());
+        for name in one.names() {
+            assert_eq!(three.tensor(name).unwrap(), one.tensor(name).unwrap(), "{name}");
+        }
+        std::fs::remove_file(with_suffix(&p2, ".data-00001-of-00003")).unwrap();
+        let e = Bundle::open(&p2).err().unwrap().to_string();
+        assert!(e.contains("model.ckpt-7.data-00001-of-00003") && e.contains("data shard 1 of 3"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn state_file_paths_fall_back_to_the_folder() {
         let dir = std::env::temp_dir().join(format!("senetc-tf-state-{}", std::process::id()));

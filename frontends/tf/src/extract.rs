@@ -133,7 +133,7 @@ struct Ex<'a> {
     problems: Vec<Problem>,
     /// Placeholders pinned by name, with the number of Switches they decide.
     name_pins: BTreeMap<usize, (bool, usize)>,
-    merges: usize,
+    merges: BTreeSet<String>,
     dropouts: BTreeSet<usize>,
     memo: HashMap<TRef, TRef>,
 }
@@ -153,7 +153,7 @@ pub fn plan(g: &TfGraph, src: &Source, opts: &Options) -> Result<Plan, Vec<Probl
         notes: Vec::new(),
         problems: Vec::new(),
         name_pins: BTreeMap::new(),
-        merges: 0,
+        merges: BTreeSet::new(),
         dropouts: BTreeSet::new(),
         memo: HashMap::new(),
     };
@@ -194,8 +194,10 @@ pub fn plan(g: &TfGraph, src: &Source, opts: &Options) -> Result<Plan, Vec<Probl
             if switches > 0 { format!("; {switches} Switch nodes take that branch") } else { String::new() }
         ));
     }
-    if ex.merges > 0 {
-        ex.notes.push(format!("{} tf.cond Merge nodes resolved to their inference branch", ex.merges));
+    if !ex.merges.is_empty() {
+        ex.notes.push(format!("{} tf.cond Merge nodes resolved to their inference branch:", ex.merges.len()));
+        let merges = std::mem::take(&mut ex.merges);
+        ex.notes.extend(merges);
     }
     plan.outputs = resolved_outputs;
     plan.pinned = ex.pins;
@@ -524,7 +526,7 @@ impl Ex<'_> {
                     let live: Vec<TRef> = g.data_inputs(t.node).into_iter().flatten().filter(|x| !self.is_dead(*x)).collect();
                     match live.as_slice() {
                         [one] => {
-                            self.merges += 1;
+                            self.merges.insert(format!("  {} takes {}", n.name, g.value_name(*one)));
                             t = *one;
                         }
                         _ => {
@@ -772,9 +774,9 @@ impl Ex<'_> {
         found_inputs.sort_by_key(|s| (s.tref.node, s.tref.slot));
         plan.inputs.extend(found_inputs);
         if !bn_notes.is_empty() {
-            let shown: Vec<&str> = bn_notes.iter().take(3).map(String::as_str).collect();
-            let more = if bn_notes.len() > 3 { format!("; and {} more", bn_notes.len() - 3) } else { String::new() };
-            plan.notes.push(format!("{} batch norms in training mode normalize with their moving statistics: {}{more}", bn_notes.len(), shown.join("; ")));
+            plan.notes.push(format!("{} batch norms in training mode normalize with their moving statistics:", bn_notes.len()));
+            bn_notes.sort();
+            plan.notes.extend(bn_notes.into_iter().map(|n| format!("  {n}")));
         }
         if !self.dropouts.is_empty() {
             plan.notes.push(format!("{} dropout / drop-connect patterns made the identity", self.dropouts.len()));

@@ -150,7 +150,7 @@ fn block_entries(block: &[u8]) -> Result<Entries, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A table writer for the tests: one data block (optionally snappy), restart interval 2.
