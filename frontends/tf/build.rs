@@ -9,10 +9,17 @@ fn main() {
         Err(e) => panic!("proto/tensorflow.proto: {e}"),
     };
     let mut config = prost_build::Config::new();
-    // Maps iterate in key order: signatures and collections are listed in reports.
-    config.btree_map(["."]);
+    // Maps that are iterated (signatures, collections, concrete functions) keep key order;
+    // node attributes are only looked up, and a training graph has ~100k of them.
+    config.btree_map([
+        ".tensorflow.MetaGraphDef.collection_def",
+        ".tensorflow.MetaGraphDef.signature_def",
+        ".tensorflow.SignatureDef",
+        ".tensorflow.SavedObjectGraph.concrete_functions",
+    ]);
     // Weight bytes of frozen graphs stay slices of the file's buffer (no copy).
-    config.bytes([".tensorflow.TensorProto.tensor_content"]);
+    // Node attributes too (decoded on demand).
+    config.bytes([".tensorflow.TensorProto.tensor_content", ".tensorflow.NodeDef.attr"]);
     if let Err(e) = config.compile_fds(fds) {
         panic!("generating TensorFlow message code: {e}");
     }

@@ -45,8 +45,8 @@ pub fn bind(g: &TfGraph, plan: &Plan, src: &Source, weights: &mut Weights, ckpt:
             let shape = weights.variable(n).map(|(_, t)| t.shape().to_vec()).unwrap_or_default();
             expected.insert(name, shape);
         } else if n.op == "Const" {
-            if let Some(crate::proto::attr_value::Value::Tensor(t)) = n.attr.get("value").and_then(|a| a.value.as_ref()) {
-                if let Ok(t) = crate::tensor::convert(t) {
+            if let Some(t) = crate::graph::attr_tensor(n, "value") {
+                if let Ok(t) = crate::tensor::convert(&t) {
                     if t.dtype().is_float() && !t.shape().is_empty() {
                         expected.insert(n.name.clone(), t.shape().to_vec());
                     }

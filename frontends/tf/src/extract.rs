@@ -225,7 +225,7 @@ impl Ex<'_> {
                 continue;
             }
             let dt = attr_type(n, "dtype").and_then(crate::bundle::dtype).unwrap_or(DType::F32);
-            let dims = attr_shape(n, "shape").and_then(dims_of);
+            let dims = attr_shape(n, "shape").as_ref().and_then(dims_of);
             match parse_pin(value, dt, dims.as_deref()) {
                 Ok(t) => {
                     self.notes.push(format!("{name} pinned to {value} (--set)"));
@@ -367,11 +367,7 @@ impl Ex<'_> {
             "Identity" | "Snapshot" | "StopGradient" | "Switch" | "RefSwitch" | "Cast" => self.static_bool(g.data_input(t.node, 0).ok()?, depth + 1),
             "LogicalNot" => self.static_bool(g.data_input(t.node, 0).ok()?, depth + 1).map(|b| !b),
             "Const" => {
-                let tensor = crate::tensor::convert(n.attr.get("value").and_then(|a| match &a.value {
-                    Some(crate::proto::attr_value::Value::Tensor(t)) => Some(t),
-                    _ => None,
-                })?)
-                .ok()?;
+                let tensor = crate::tensor::convert(&crate::graph::attr_tensor(n, "value")?).ok()?;
                 (tensor.len() == 1).then(|| tensor.to_f64()[0] != 0.0)
             }
             "Placeholder" | "PlaceholderWithDefault" | "PlaceholderV2" => {
@@ -692,7 +688,7 @@ impl Ex<'_> {
     /// Whether a variable's checkpoint value is non-empty (training BNs read empty Consts).
     fn src_shape_nonempty(&self, t: TRef) -> bool {
         let n = self.g.node(t.node);
-        match attr_shape(n, "shape").and_then(dims_of) {
+        match attr_shape(n, "shape").as_ref().and_then(dims_of) {
             Some(d) => !d.is_empty() && d.iter().all(|&x| x != 0),
             None => self.src.bundle.as_ref().and_then(|b| b.shape(&n.name)).is_some_and(|s| !s.is_empty() && s.iter().all(|&x| x > 0)),
         }
@@ -789,12 +785,12 @@ impl Ex<'_> {
         let n = g.node(t.node);
         let op = n.op.as_str();
         if matches!(op, "Placeholder" | "PlaceholderV2" | "PlaceholderWithDefault") && !self.pins.contains_key(&t.node) {
-            let dims = attr_shape(n, "shape").and_then(dims_of);
+            let dims = attr_shape(n, "shape").as_ref().and_then(dims_of);
             let dtype = attr_type(n, "dtype").and_then(crate::bundle::dtype);
             return Some(InputSpec { tref: t, name: g.value_name(t), dtype, dims, cut: false, training_batch: None });
         }
         if ITERATOR_OPS.contains(&op) {
-            let dims = attr_shapes(n, "output_shapes").and_then(|s| s.get(t.slot)).and_then(dims_of);
+            let dims = attr_shapes(n, "output_shapes").and_then(|s| s.get(t.slot).and_then(dims_of));
             let dtype = match crate::graph::attr(n, "output_types") {
                 Some(crate::proto::attr_value::Value::List(l)) => l.r#type.get(t.slot).copied().and_then(crate::bundle::dtype),
                 _ => None,
@@ -847,7 +843,7 @@ impl Ex<'_> {
 /// A PlaceholderWithDefault that feeds data (rank >= 2 float), not a setting.
 fn looks_like_data(n: &crate::proto::NodeDef) -> bool {
     let float = attr_type(n, "dtype").and_then(crate::bundle::dtype).is_some_and(|d| d.is_float());
-    let rank = attr_shape(n, "shape").and_then(dims_of).map_or(0, |d| d.len());
+    let rank = attr_shape(n, "shape").as_ref().and_then(dims_of).map_or(0, |d| d.len());
     float && rank >= 2
 }
 

@@ -5,8 +5,8 @@
 //! so every reference to `call:k` still holds.
 
 use crate::graph::split_name;
-use crate::proto::{attr_value, AttrValue, FunctionDef, NodeDef};
-use std::collections::{BTreeMap, HashMap};
+use crate::proto::{attr_value, FunctionDef, NodeDef};
+use std::collections::HashMap;
 
 /// Deepest call nesting inlined (SavedModels nest 2 or 3 levels).
 const MAX_DEPTH: usize = 32;
@@ -14,14 +14,10 @@ const MAX_DEPTH: usize = 32;
 /// The function a node calls: `PartitionedCall`/`StatefulPartitionedCall` name it in `f`;
 /// a node whose op is a library function calls it directly.
 fn callee<'a>(n: &NodeDef, lib: &'a HashMap<&str, &FunctionDef>) -> Option<&'a FunctionDef> {
-    let name = match n.op.as_str() {
-        "PartitionedCall" | "StatefulPartitionedCall" => match n.attr.get("f").and_then(|a| a.value.as_ref()) {
-            Some(attr_value::Value::Func(f)) => f.name.as_str(),
-            _ => return None,
-        },
-        op => op,
-    };
-    lib.get(name).copied()
+    match n.op.as_str() {
+        "PartitionedCall" | "StatefulPartitionedCall" => lib.get(crate::graph::attr_func(n, "f")?.as_str()).copied(),
+        op => lib.get(op).copied(),
+    }
 }
 
 /// The flat output slot of `arg:idx` of a node of type `op` inside a function body.
@@ -103,7 +99,7 @@ pub fn inline(nodes: Vec<NodeDef>, library: &[FunctionDef]) -> Result<(Vec<NodeD
         let body_ops: HashMap<&str, &str> = f.node_def.iter().map(|b| (b.name.as_str(), b.op.as_str())).collect();
         let mut new_nodes = Vec::with_capacity(f.node_def.len() + sig.input_arg.len() + 1);
         for (arg, src) in sig.input_arg.iter().zip(&data_inputs) {
-            new_nodes.push(NodeDef { name: format!("{prefix}{}", arg.name), op: "Identity".into(), input: vec![(*src).clone()], device: String::new(), attr: BTreeMap::new() });
+            new_nodes.push(NodeDef { name: format!("{prefix}{}", arg.name), op: "Identity".into(), input: vec![(*src).clone()], device: String::new(), attr: vec![] });
         }
         for b in &f.node_def {
             let mut c = b.clone();
@@ -116,8 +112,7 @@ pub fn inline(nodes: Vec<NodeDef>, library: &[FunctionDef]) -> Result<(Vec<NodeD
             .iter()
             .map(|a| f.ret.get(&a.name).map(|r| rewrite_input(r, &prefix, &body_ops, &lib)).ok_or_else(|| format!("function {:?} does not return {:?}", sig.name, a.name)))
             .collect::<Result<_, _>>()?;
-        let mut attr = BTreeMap::new();
-        attr.insert("_inlined_from".to_string(), AttrValue { value: Some(attr_value::Value::S(sig.name.clone().into_bytes())) });
+        let attr = vec![crate::graph::attr_entry("_inlined_from", attr_value::Value::S(sig.name.clone().into_bytes()))];
         new_nodes.push(NodeDef { name: n.name.clone(), op: "IdentityN".into(), input: results, device: String::new(), attr });
         for c in new_nodes.into_iter().rev() {
             work.push((c, depth + 1));

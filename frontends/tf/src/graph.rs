@@ -2,6 +2,7 @@
 //! (producer, output slot, control), consumers of every node.
 
 use crate::proto::{attr_value, AttrValue, NodeDef, TensorShapeProto};
+use prost::Message;
 use std::collections::HashMap;
 
 /// One output of one node.
@@ -133,15 +134,45 @@ impl TfGraph {
     }
 }
 
+/// The attribute `key` of `n`, decoded (the entries are kept raw: see the proto).
+pub fn attr_value(n: &NodeDef, key: &str) -> Option<AttrValue> {
+    for entry in &n.attr {
+        // Entry fields: 1 = key (string), 2 = value (AttrValue); compare the key first.
+        let mut pos = 0;
+        let mut matched = false;
+        while pos < entry.len() {
+            let tag = crate::sstable::varint(entry, &mut pos, 10)?;
+            if tag & 7 != 2 {
+                break;
+            }
+            let len = usize::try_from(crate::sstable::varint(entry, &mut pos, 10)?).ok()?;
+            let body = entry.get(pos..pos.checked_add(len)?)?;
+            pos += len;
+            match tag >> 3 {
+                1 if body != key.as_bytes() => break,
+                1 => matched = true,
+                2 if matched => return AttrValue::decode(body).ok(),
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 /// An attribute of `n`.
-pub fn attr<'a>(n: &'a NodeDef, key: &str) -> Option<&'a attr_value::Value> {
-    n.attr.get(key).and_then(|a: &AttrValue| a.value.as_ref())
+pub fn attr(n: &NodeDef, key: &str) -> Option<attr_value::Value> {
+    attr_value(n, key)?.value
+}
+
+/// The raw map entry of an attribute, as a NodeDef stores it.
+pub fn attr_entry(key: &str, value: attr_value::Value) -> bytes::Bytes {
+    crate::proto::AttrEntry { key: key.to_string(), value: Some(AttrValue { value: Some(value) }) }.encode_to_vec().into()
 }
 
 /// A bool attribute.
 pub fn attr_bool(n: &NodeDef, key: &str) -> Option<bool> {
     match attr(n, key)? {
-        attr_value::Value::B(b) => Some(*b),
+        attr_value::Value::B(b) => Some(b),
         _ => None,
     }
 }
@@ -149,7 +180,7 @@ pub fn attr_bool(n: &NodeDef, key: &str) -> Option<bool> {
 /// An int attribute.
 pub fn attr_int(n: &NodeDef, key: &str) -> Option<i64> {
     match attr(n, key)? {
-        attr_value::Value::I(i) => Some(*i),
+        attr_value::Value::I(i) => Some(i),
         _ => None,
     }
 }
@@ -157,7 +188,7 @@ pub fn attr_int(n: &NodeDef, key: &str) -> Option<i64> {
 /// A float attribute.
 pub fn attr_float(n: &NodeDef, key: &str) -> Option<f32> {
     match attr(n, key)? {
-        attr_value::Value::F(f) => Some(*f),
+        attr_value::Value::F(f) => Some(f),
         _ => None,
     }
 }
@@ -165,7 +196,7 @@ pub fn attr_float(n: &NodeDef, key: &str) -> Option<f32> {
 /// A string attribute.
 pub fn attr_str(n: &NodeDef, key: &str) -> Option<String> {
     match attr(n, key)? {
-        attr_value::Value::S(s) => Some(String::from_utf8_lossy(s).into_owned()),
+        attr_value::Value::S(s) => Some(String::from_utf8_lossy(&s).into_owned()),
         _ => None,
     }
 }
@@ -173,7 +204,7 @@ pub fn attr_str(n: &NodeDef, key: &str) -> Option<String> {
 /// A type attribute (TensorFlow `DataType` code).
 pub fn attr_type(n: &NodeDef, key: &str) -> Option<i32> {
     match attr(n, key)? {
-        attr_value::Value::Type(t) => Some(*t),
+        attr_value::Value::Type(t) => Some(t),
         _ => None,
     }
 }
@@ -181,13 +212,13 @@ pub fn attr_type(n: &NodeDef, key: &str) -> Option<i32> {
 /// An int-list attribute.
 pub fn attr_ints(n: &NodeDef, key: &str) -> Option<Vec<i64>> {
     match attr(n, key)? {
-        attr_value::Value::List(l) => Some(l.i.clone()),
+        attr_value::Value::List(l) => Some(l.i),
         _ => None,
     }
 }
 
 /// A shape attribute.
-pub fn attr_shape<'a>(n: &'a NodeDef, key: &str) -> Option<&'a TensorShapeProto> {
+pub fn attr_shape(n: &NodeDef, key: &str) -> Option<TensorShapeProto> {
     match attr(n, key)? {
         attr_value::Value::Shape(s) => Some(s),
         _ => None,
@@ -195,9 +226,25 @@ pub fn attr_shape<'a>(n: &'a NodeDef, key: &str) -> Option<&'a TensorShapeProto>
 }
 
 /// A shape-list attribute.
-pub fn attr_shapes<'a>(n: &'a NodeDef, key: &str) -> Option<&'a [TensorShapeProto]> {
+pub fn attr_shapes(n: &NodeDef, key: &str) -> Option<Vec<TensorShapeProto>> {
     match attr(n, key)? {
-        attr_value::Value::List(l) => Some(&l.shape),
+        attr_value::Value::List(l) => Some(l.shape),
+        _ => None,
+    }
+}
+
+/// A tensor attribute (a Const's `value`).
+pub fn attr_tensor(n: &NodeDef, key: &str) -> Option<crate::proto::TensorProto> {
+    match attr(n, key)? {
+        attr_value::Value::Tensor(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// A function attribute's name (a call's `f`).
+pub fn attr_func(n: &NodeDef, key: &str) -> Option<String> {
+    match attr(n, key)? {
+        attr_value::Value::Func(f) => Some(f.name),
         _ => None,
     }
 }
@@ -210,6 +257,23 @@ pub fn dims_of(s: &TensorShapeProto) -> Option<Vec<i64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_decode_on_demand() {
+        let n = NodeDef {
+            attr: vec![
+                attr_entry("T", attr_value::Value::Type(1)),
+                attr_entry("strides", attr_value::Value::List(attr_value::ListValue { i: vec![1, 2, 2, 1], ..Default::default() })),
+                bytes::Bytes::from_static(&[0x0a, 0x05, b'x']),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(attr_type(&n, "T"), Some(1));
+        assert_eq!(attr_ints(&n, "strides"), Some(vec![1, 2, 2, 1]));
+        assert_eq!(attr_int(&n, "strides"), None);
+        assert_eq!(attr(&n, "padding"), None);
+        assert_eq!(attr(&n, "x"), None, "a truncated entry is no attribute");
+    }
 
     #[test]
     fn tensor_names_split() {

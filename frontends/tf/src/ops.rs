@@ -182,10 +182,7 @@ fn pads(n: &N, hw: [usize; 2], k: [usize; 2], s: [usize; 2], d: [usize; 2], nhwc
 // ---- leaves ----
 
 fn konst(imp: &mut Imp, n: &N) -> Result<Vec<Val>, String> {
-    let t = match n.def.attr.get("value").and_then(|a| a.value.as_ref()) {
-        Some(crate::proto::attr_value::Value::Tensor(t)) => crate::tensor::convert(t)?,
-        _ => return Err("Const without a tensor value".into()),
-    };
+    let t = crate::tensor::convert(&crate::graph::attr_tensor(n.def, "value").ok_or("Const without a tensor value")?)?;
     let (name, t) = imp.weights.constant(n.def, t);
     one(Val::constant(t, name))
 }

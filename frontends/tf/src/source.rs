@@ -288,8 +288,8 @@ fn load_saved_model(dir: &Path, signature: Option<&str>) -> Result<Source, Front
             if !matches!(n.op.as_str(), "PartitionedCall" | "StatefulPartitionedCall") {
                 continue;
             }
-            let Some(crate::proto::attr_value::Value::Func(f)) = n.attr.get("f").and_then(|a| a.value.as_ref()) else { continue };
-            let Some(cf) = og.concrete_functions.get(&f.name) else { continue };
+            let Some(f) = crate::graph::attr_func(n, "f") else { continue };
+            let Some(cf) = og.concrete_functions.get(&f) else { continue };
             let data: Vec<&String> = n.input.iter().filter(|s| !s.starts_with('^')).collect();
             let captured = &data[data.len().saturating_sub(cf.bound_inputs.len())..];
             for (inp, &obj) in captured.iter().zip(&cf.bound_inputs) {
