@@ -202,3 +202,15 @@ def cut_at_tensor():
     n = tf1.math.truediv(x - 127.5, 58.0, name="normalized")
     y = tf1.nn.relu(tf1.nn.conv2d(n, w(3, 3, 3, 2), 1, "SAME"), name="out")
     save("cut_at_tensor", [y], ["input-name=normalized"], feed={"normalized": [1, 4, 4, 3]})
+
+
+@case
+def iterator_batch():
+    # A tf.data pipeline with a static training batch of 16: the iterator's output becomes
+    # the input with a symbolic batch, and the shape constant [16, 48] of a reshape is read
+    # as [batch, 48], so the graph runs at any batch.
+    ds = tf1.data.Dataset.from_tensors(np.zeros([4, 4, 3], np.float32)).repeat().batch(16, drop_remainder=True)
+    x = tf1.data.make_one_shot_iterator(ds).get_next()
+    y = tf1.reshape(tf1.nn.relu(x), [16, 48], name="flatten")
+    y = tf1.matmul(y, w(48, 5), name="logits")
+    save("iterator_batch", [y], feed={"IteratorGetNext": [16, 4, 4, 3]})
