@@ -145,10 +145,29 @@ struct OptArgs {
     keep_dtype: Vec<String>,
 }
 
-/// How to get a graph from a weights file. Frontends that need settings the model file
-/// does not carry add them here.
+/// How to read the model: settings the model file does not carry. Frontends that need
+/// such settings add them here.
 #[derive(clap::Args, Clone, Default)]
 struct ImportArgs {
+    /// TensorFlow: cut the graph at this tensor, which becomes a graph input (NAME or NAME:k; repeatable).
+    #[arg(long = "input-name", value_delimiter = ',')]
+    input_name: Vec<String>,
+    /// TensorFlow: output this tensor (NAME or NAME:k; repeatable; default: the signature's, or detected).
+    #[arg(long = "output-name", value_delimiter = ',')]
+    output_name: Vec<String>,
+    /// TensorFlow: pin a placeholder to a value, e.g. `--set is_training=false` (repeatable).
+    #[arg(long = "set")]
+    set: Vec<String>,
+    /// TensorFlow: the graph (SavedModel folder or frozen .pb) a TF2 checkpoint is bound onto by name.
+    #[arg(long)]
+    graph: Option<PathBuf>,
+    /// TensorFlow SavedModel: the signature to import (default serving_default).
+    #[arg(long)]
+    signature: Option<String>,
+    /// TensorFlow: read variables from their ExponentialMovingAverage shadows (as eval scripts
+    /// that restore ema.variables_to_restore() do).
+    #[arg(long)]
+    ema: bool,
     /// Build this architecture and bind a weights file (torch.save or safetensors) onto it by
     /// name; `--arch` alone lists the architectures and the one the file fits best.
     #[arg(long, num_args = 0..=1, default_missing_value = "")]
@@ -164,8 +183,9 @@ struct ImportArgs {
 
 impl ImportArgs {
     /// The model file and the import options: with --arch and no model, the weights file
-    /// is the model.
-    fn resolve(&self, model: Option<&Path>) -> Result<(PathBuf, senetc_frontends::ImportOptions)> {
+    /// is the model. `input_shape` and `out_nodes` are ATC's flags of `compile`, which reach
+    /// the importer too (they cut and bind TensorFlow graphs).
+    fn resolve(&self, model: Option<&Path>, input_shape: Option<&str>, out_nodes: Option<&str>) -> Result<(PathBuf, senetc_frontends::ImportOptions)> {
         let model = match (model, &self.weights) {
             (Some(m), _) => m.to_path_buf(),
             (None, Some(w)) if self.arch.is_some() => w.clone(),
@@ -182,7 +202,28 @@ impl ImportArgs {
                 }
             }
         };
-        Ok((model, senetc_frontends::ImportOptions { weights: self.weights.clone(), arch: self.arch.clone(), input_size }))
+        let mut set = Vec::new();
+        for s in &self.set {
+            let (k, v) = s.split_once('=').ok_or_else(|| UsageError(format!("bad --set {s:?} (want NAME=VALUE)")))?;
+            set.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let mut output_names = self.output_name.clone();
+        output_names.extend(out_nodes.map(parse_out_nodes).unwrap_or_default());
+        Ok((
+            model,
+            senetc_frontends::ImportOptions {
+                weights: self.weights.clone(),
+                arch: self.arch.clone(),
+                input_size,
+                input_names: self.input_name.clone(),
+                output_names,
+                input_shapes: input_shape.map(parse_input_shapes).transpose()?.unwrap_or_default(),
+                set,
+                graph: self.graph.clone(),
+                signature: self.signature.clone(),
+                ema: self.ema,
+            },
+        ))
     }
 }
 
@@ -325,7 +366,7 @@ fn compile(a: CompileArgs) -> Result<()> {
     };
     let mut target_options = target_options(&a)?;
     let ext = kind.ext;
-    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let (model, import) = a.import.resolve(a.model.as_deref(), a.input_shape.as_deref(), a.out_nodes.as_deref())?;
     let out = a.output.clone().unwrap_or_else(|| default_output(&model, ext));
     if out.exists() && model.exists() && same_file(&out, &model) {
         return Err(UsageError(format!("output {} would overwrite the model", out.display())).into());
@@ -333,6 +374,11 @@ fn compile(a: CompileArgs) -> Result<()> {
     progress.phase(&format!("importing {}", model.display()));
     let t = Instant::now();
     let (g, format, notes) = load::load(&model, &import)?;
+    if format == senetc_frontends::Format::TensorFlow {
+        // The TensorFlow importer applied them: inputs are bound and outputs chosen.
+        target_options.input_shapes.clear();
+        target_options.out_nodes.clear();
+    }
     timings.insert("import", ms(t));
     let before = stats::op_histogram(&g).into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<String, usize>>();
     let mut g = g;
@@ -434,6 +480,27 @@ fn target_options(a: &CompileArgs) -> Result<TargetOptions> {
     Ok(o)
 }
 
+/// `--input-shape "name:1,3,224,224;name2:..."` (ATC's syntax; -1 leaves a dim dynamic).
+fn parse_input_shapes(spec: &str) -> Result<Vec<(String, Vec<i64>)>> {
+    let bad = |s: &str| UsageError(format!("bad --input-shape entry {s:?} (want name:d1,d2,...)"));
+    spec.split(';')
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| {
+            let (name, dims) = part.rsplit_once(':').ok_or_else(|| bad(part))?;
+            let dims = dims.split(',').map(|d| d.trim().parse::<i64>()).collect::<Result<Vec<_>, _>>().map_err(|_| bad(part))?;
+            if dims.iter().any(|&d| d < -1) {
+                return Err(bad(part).into());
+            }
+            Ok((name.trim().to_string(), dims))
+        })
+        .collect()
+}
+
+/// `--out-nodes "node:0;node2:1"` (ATC's syntax) as TensorFlow tensor names.
+fn parse_out_nodes(spec: &str) -> Vec<String> {
+    spec.split(';').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
+}
+
 /// `--target` values, from the registry.
 fn target_names() -> Vec<&'static str> {
     target::registry().iter().map(|t| t.name()).collect()
@@ -478,7 +545,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
-    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let (model, import) = a.import.resolve(a.model.as_deref(), None, None)?;
     if import.arch.is_none() && matches!(senetc_frontends::detect(&model)?, senetc_frontends::Format::Torch | senetc_frontends::Format::Safetensors) {
         print!("{}", senetc_frontends::torch::describe(&model)?);
         return Ok(());
@@ -609,7 +676,7 @@ fn gather_inputs(g: &senetc_ir::Graph, specs: &[String]) -> Result<Vec<senetc_ir
 }
 
 fn run(a: RunArgs) -> Result<()> {
-    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let (model, import) = a.import.resolve(a.model.as_deref(), None, None)?;
     let (mut g, _, _) = load::load(&model, &import)?;
     optimize(&mut g, &a.opt, PrecisionMode::MustKeepOriginDtype)?;
     let inputs = gather_inputs(&g, &a.inputs)?;
@@ -640,7 +707,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     if a.runs == 0 || a.batch == 0 {
         return Err(UsageError("--runs and --batch must be at least 1".into()).into());
     }
-    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let (model, import) = a.import.resolve(a.model.as_deref(), None, None)?;
     let (mut g, _, _) = load::load(&model, &import)?;
     let t = Instant::now();
     optimize(&mut g, &a.opt, PrecisionMode::MustKeepOriginDtype)?;

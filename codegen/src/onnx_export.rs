@@ -193,6 +193,11 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             attrs.push(float("epsilon", b.epsilon));
             one("BatchNormalization", inputs, attrs)
         }
+        Op::ScaleShift(ss) => {
+            let trailing = types[0].rank().saturating_sub(ss.axis + 1);
+            let attribute = vec![text_attr("act", &ss.act), int("axis", ss.axis as i64)];
+            Ok(Lowered::Call { function: Box::new(scale_shift_function(&ss.act, trailing)?), input: inputs, attribute })
+        }
         Op::Relu(_) => one("Relu", inputs, attrs),
         Op::Clip(c) => {
             inputs.push(if c.min.is_finite() { konst("min", scalar(c.min).cast(types[0].dtype)) } else { String::new() });
@@ -212,10 +217,14 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
                 NodeProto { op_type: "Mul".into(), name: base.into(), input: vec![inputs[0].clone(), sig], output: vec![out.into()], ..Default::default() },
             ]))
         }
+        Op::Tanh(_) => one("Tanh", inputs, attrs),
+        Op::Elu(e) => one("Elu", inputs, vec![float("alpha", e.alpha)]),
         Op::Add(_) => one("Add", inputs, attrs),
         Op::Sub(_) => one("Sub", inputs, attrs),
         Op::Mul(_) => one("Mul", inputs, attrs),
         Op::Div(_) => one("Div", inputs, attrs),
+        Op::Max(_) => one("Max", inputs, attrs),
+        Op::Min(_) => one("Min", inputs, attrs),
         Op::GlobalAveragePool(p) => {
             nchw(p.format)?;
             one("GlobalAveragePool", inputs, attrs)
@@ -226,6 +235,13 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             }
             attrs.push(int("keepdims", r.keepdims as i64));
             one("ReduceMean", inputs, attrs)
+        }
+        Op::ReduceMax(r) => {
+            if !r.axes.is_empty() {
+                attrs.push(ints("axes", &r.axes));
+            }
+            attrs.push(int("keepdims", r.keepdims as i64));
+            one("ReduceMax", inputs, attrs)
         }
         Op::AveragePool(p) => {
             nchw(p.format)?;
@@ -391,6 +407,21 @@ fn add_act_function(act: &FusedAct) -> Result<FunctionProto, String> {
     let mut body = vec![node("Add", &["A", "B"], "S", vec![])];
     body.extend(act_nodes(act, "S", "Y")?);
     Ok(function(format!("Add_{}", act_suffix(act)), &["A", "B"], body, &["act"]))
+}
+
+/// `act(X * S + B)` with S and B vectors along the axis that has `trailing` axes after it.
+fn scale_shift_function(act: &FusedAct, trailing: usize) -> Result<FunctionProto, String> {
+    let mut shape = vec![-1i64];
+    shape.extend(std::iter::repeat_n(1, trailing));
+    let mut body = vec![
+        node("Constant", &[], "shape", vec![tensor_attr("value", &Tensor::from_i64(vec![shape.len()], &shape))]),
+        node("Reshape", &["S", "shape"], "S1", vec![]),
+        node("Reshape", &["B", "shape"], "B1", vec![]),
+        node("Mul", &["X", "S1"], "M", vec![]),
+        node("Add", &["M", "B1"], "A", vec![]),
+    ];
+    body.extend(act_nodes(act, "A", "Y")?);
+    Ok(function(format!("ScaleShift_{}_{trailing}", act_suffix(act)), &["X", "S", "B"], body, &["act", "axis"]))
 }
 
 fn se_function(se: &senetc_ir::ops::SqueezeExcite) -> Result<FunctionProto, String> {

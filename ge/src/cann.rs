@@ -58,6 +58,16 @@ cann_ops! {
     HardSwish       "HardSwish"        Follow  Carried  -     [x Act];
     /// x, or negative_slope * x below zero.
     LeakyRelu       "LeakyRelu"        Follow  Carried  -     [x Act];
+    /// Hyperbolic tangent.
+    Tanh            "Tanh"             Follow  Carried  -     [x Act];
+    /// x above zero, alpha * (exp(x) - 1) below.
+    Elu             "Elu"              Follow  Carried  -     [x Act];
+    /// Broadcasting maximum.
+    Maximum         "Maximum"          Follow  Carried  -     [x1 Act, x2 Act];
+    /// Broadcasting minimum.
+    Minimum         "Minimum"          Follow  Carried  -     [x1 Act, x2 Act];
+    /// Per-channel x * scale + bias along `axis` (a batch norm that cannot fold).
+    Scale           "Scale"            Origin  Carried  -     [x Act, scale Weight, bias Weight];
     /// Broadcasting addition.
     Add             "Add"              Follow  Carried  -     [x1 Act, x2 Act];
     /// Broadcasting subtraction.
@@ -68,6 +78,8 @@ cann_ops! {
     RealDiv         "RealDiv"          Follow  Carried  -     [x1 Act, x2 Act];
     /// Mean over the axes attribute.
     ReduceMeanD     "ReduceMeanD"      Hd5     Carried  -     [x Act];
+    /// Maximum over the axes attribute.
+    ReduceMaxD      "ReduceMaxD"       Hd5     Carried  -     [x Act];
     /// Average pooling with explicit pads.
     AvgPoolV2       "AvgPoolV2"        Hd5     Carried  -     [x Act];
     /// Max pooling with explicit pads.
@@ -107,6 +119,10 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         Op::HardSigmoid(h) => (CannOp::HardSigmoid, attrs([("alpha", attr::float(h.alpha)), ("beta", attr::float(h.beta))])),
         Op::HardSwish(_) => (CannOp::HardSwish, Attrs::new()),
         Op::LeakyRelu(l) => (CannOp::LeakyRelu, attrs([("negative_slope", attr::float(l.alpha))])),
+        Op::Tanh(_) => (CannOp::Tanh, Attrs::new()),
+        Op::Elu(e) => (CannOp::Elu, attrs([("alpha", attr::float(e.alpha))])),
+        Op::Max(_) => (CannOp::Maximum, Attrs::new()),
+        Op::Min(_) => (CannOp::Minimum, Attrs::new()),
         Op::Silu(_) => (CannOp::Swish, attrs([("scale", attr::float(1.0))])),
         Op::Add(_) => (CannOp::Add, Attrs::new()),
         Op::Sub(_) => (CannOp::Sub, Attrs::new()),
@@ -123,6 +139,8 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         | Op::BatchNorm(_)
         | Op::GlobalAveragePool(_)
         | Op::ReduceMean(_)
+        | Op::ReduceMax(_)
+        | Op::ScaleShift(_)
         | Op::AveragePool(_)
         | Op::MaxPool(_)
         | Op::Gemm(_)
@@ -246,12 +264,24 @@ pub fn to_ir(cann: CannOp, a: &Attrs, cx: &dyn ReadContext) -> Result<Read, Stri
         }
         CannOp::HardSwish => Op::HardSwish(irops::HardSwish {}),
         CannOp::LeakyRelu => Op::LeakyRelu(irops::LeakyRelu { alpha: f("negative_slope", 0.0) }),
+        CannOp::Tanh => Op::Tanh(irops::Tanh {}),
+        CannOp::Elu => Op::Elu(irops::Elu { alpha: f("alpha", 1.0) }),
+        CannOp::Maximum => Op::Max(irops::Max {}),
+        CannOp::Minimum => Op::Min(irops::Min {}),
+        CannOp::Scale => {
+            if attr::get_int(a, "num_axes").unwrap_or(1) != 1 {
+                return Err("Scale over more than one axis".into());
+            }
+            let axis = usize::try_from(attr::get_int(a, "axis").unwrap_or(1)).map_err(|_| "negative Scale axis")?;
+            Op::ScaleShift(irops::ScaleShift { axis, act: irops::FusedAct::None })
+        }
         CannOp::HardSigmoid => Op::HardSigmoid(irops::HardSigmoid { alpha: f("alpha", 1.0 / 6.0), beta: f("beta", 0.5) }),
         CannOp::Add => Op::Add(irops::Add {}),
         CannOp::Sub => Op::Sub(irops::Sub {}),
         CannOp::Mul => Op::Mul(irops::Mul {}),
         CannOp::RealDiv => Op::Div(irops::Div {}),
         CannOp::ReduceMeanD => Op::ReduceMean(irops::ReduceMean { axes: ints("axes")?, keepdims: b("keep_dims", false) }),
+        CannOp::ReduceMaxD => Op::ReduceMax(irops::ReduceMax { axes: ints("axes")?, keepdims: b("keep_dims", false) }),
         CannOp::AvgPoolV2 | CannOp::MaxPoolV3 => {
             nchw("data_format")?;
             if attr::get_str(a, "padding_mode").as_deref().is_some_and(|m| m != "CALCULATED") || b("global_pooling", false) {

@@ -447,6 +447,36 @@ impl<'g> Lowerer<'g> {
                 }
                 y
             }
+            Op::ReduceMax(r) => {
+                let xs = self.shape(ins[0]);
+                let axes = r.axes_for(xs.len()).map_err(|e| self.unsupported(node, e))?;
+                let axes: Vec<i64> = axes.into_iter().map(|a| a as i64).collect();
+                let o = self.lout(out0);
+                let xi = self.input(ins[0]);
+                let y = self.push(&name, CannOp::ReduceMaxD, vec![xi], vec![o], reduce_attrs(&axes, r.keepdims));
+                if !(xs.len() == 4 && r.keepdims && axes == [2, 3]) {
+                    // Only a spatial reduction keeps the channel blocking of NC1HWC0.
+                    self.ops[y.op].format = FormatRule::Origin;
+                }
+                y
+            }
+            Op::ScaleShift(ss) => {
+                // CANN's Scale: x * scale + bias along `axis` (ND), the activation after it in
+                // the same fusion group.
+                if ss.act != FusedAct::None {
+                    self.start_fusion();
+                }
+                let attrs: Attrs = [
+                    ("axis".to_string(), attr::int(ss.axis as i64)),
+                    ("num_axes".to_string(), attr::int(1)),
+                    ("scale_from_blob".to_string(), attr::boolean(true)),
+                ]
+                .into();
+                let o = self.lout(out0);
+                let inputs = vec![self.input(ins[0]), self.input(ins[1]), self.input(ins[2])];
+                let y = self.push(&name, CannOp::Scale, inputs, vec![o.clone()], attrs);
+                self.act(node, &name, y, &ss.act, &o)?
+            }
             Op::AveragePool(p) => {
                 nchw(p.format, self)?;
                 let xs = self.shape(ins[0]);

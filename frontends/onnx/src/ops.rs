@@ -31,12 +31,17 @@ static TABLE: &[Entry] = &[
     Entry { name: "LeakyRelu",          attrs: &["alpha"], check: ok, convert: |i, n| unary(i, n, Op::LeakyRelu(LeakyRelu { alpha: af(n, "alpha", 0.01) })) },
     Entry { name: "HardSigmoid",        attrs: &["alpha", "beta"], check: ok, convert: |i, n| unary(i, n, Op::HardSigmoid(HardSigmoid { alpha: af(n, "alpha", 0.2), beta: af(n, "beta", 0.5) })) },
     Entry { name: "Clip",               attrs: &["min", "max"], check: ok, convert: clip },
+    Entry { name: "Tanh",               attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::Tanh(Tanh {})) },
+    Entry { name: "Elu",                attrs: &["alpha"], check: ok, convert: |i, n| unary(i, n, Op::Elu(Elu { alpha: af(n, "alpha", 1.0) })) },
+    Entry { name: "Max",                attrs: &[], check: ok, convert: |i, n| { let (a, b) = (req(n, 0)?, req(n, 1)?); if n.input.len() != 2 { return Err("Max of other than 2 inputs".into()) } Ok(vec![i.add(&n.name, Op::Max(Max {}), &[a, b])?]) } },
+    Entry { name: "Min",                attrs: &[], check: ok, convert: |i, n| { let (a, b) = (req(n, 0)?, req(n, 1)?); if n.input.len() != 2 { return Err("Min of other than 2 inputs".into()) } Ok(vec![i.add(&n.name, Op::Min(Min {}), &[a, b])?]) } },
     Entry { name: "Add",                attrs: &[], check: ok, convert: |i, n| binary(i, n, BinKind::Add) },
     Entry { name: "Sub",                attrs: &[], check: ok, convert: |i, n| binary(i, n, BinKind::Sub) },
     Entry { name: "Mul",                attrs: &[], check: ok, convert: |i, n| binary(i, n, BinKind::Mul) },
     Entry { name: "Div",                attrs: &[], check: ok, convert: |i, n| binary(i, n, BinKind::Div) },
     Entry { name: "GlobalAveragePool",  attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::GlobalAveragePool(GlobalAveragePool::default())) },
     Entry { name: "ReduceMean",         attrs: &["axes", "keepdims", "noop_with_empty_axes"], check: ok, convert: reduce_mean },
+    Entry { name: "ReduceMax",          attrs: &["axes", "keepdims", "noop_with_empty_axes"], check: ok, convert: reduce_max },
     Entry { name: "AveragePool",        attrs: &["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad", "dilations"], check: check_avg_pool, convert: average_pool },
     Entry { name: "MaxPool",            attrs: &["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations", "storage_order"], check: check_max_pool, convert: max_pool },
     Entry { name: "Gemm",               attrs: &["alpha", "beta", "transA", "transB"], check: ok, convert: gemm },
@@ -218,6 +223,19 @@ fn binary(imp: &mut Importer, n: &NodeProto, kind: BinKind) -> Result<Vec<Val>, 
         BinKind::Div => Op::Div(Div {}),
     };
     one(imp.add(&n.name, op, &[a, b])?)
+}
+
+fn reduce_max(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let x = req(n, 0)?;
+    let axes = if imp.opset >= 18 {
+        opt(n, 1).map(|a| imp.static_ints(a, "ReduceMax axes")).transpose()?.unwrap_or_default()
+    } else {
+        aints(n, "axes").unwrap_or_default()
+    };
+    if axes.is_empty() && ai(n, "noop_with_empty_axes", 0) != 0 {
+        return one(imp.add(&n.name, Op::Identity(Identity {}), &[x])?);
+    }
+    one(imp.add(&n.name, Op::ReduceMax(ReduceMax { axes, keepdims: ai(n, "keepdims", 1) != 0 }), &[x])?)
 }
 
 fn reduce_mean(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {

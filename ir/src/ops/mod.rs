@@ -295,6 +295,8 @@ declare_ops! {
     Conv,
     /// Inference batch normalization.
     BatchNorm,
+    /// Per-channel scale and shift with an activation (a batch norm that cannot fold).
+    ScaleShift,
     /// max(x, 0).
     Relu,
     /// Clamp to [min, max] (Relu6 is `clip {min=0, max=6}`).
@@ -309,6 +311,10 @@ declare_ops! {
     Silu,
     /// x, or alpha * x below zero.
     LeakyRelu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Exponential linear unit.
+    Elu,
     /// Broadcasting addition.
     Add,
     /// Broadcasting subtraction.
@@ -317,10 +323,16 @@ declare_ops! {
     Mul,
     /// Broadcasting division.
     Div,
+    /// Broadcasting maximum.
+    Max,
+    /// Broadcasting minimum.
+    Min,
     /// Mean over the spatial axes, keeping them as 1.
     GlobalAveragePool,
     /// Mean over the given axes.
     ReduceMean,
+    /// Maximum over the given axes.
+    ReduceMax,
     /// 2-D average pooling.
     AveragePool,
     /// 2-D max pooling.
