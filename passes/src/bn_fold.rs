@@ -34,6 +34,8 @@ pub fn fold_bn(g: &mut Graph, r: &mut PassReport) {
         let kind = if matches!(g.node(id).op, Op::BatchNorm(_)) { "batch_norm" } else { "per-channel affine" };
         if foldable {
             if let Some(new) = fold_into(g, producer, &affine) {
+                let sources = senetc_ir::merged_sources([g.node(producer), g.node(id)]);
+                g.node_mut(new.node).set_sources(sources);
                 let what = format!("folded {kind} into {}", g.node(producer).op.name());
                 g.replace_uses(Outlet::new(id), new);
                 g.remove_node(id);
@@ -170,6 +172,10 @@ fn lower_to_mul_add(g: &mut Graph, id: NodeId, a: &Affine) -> Option<()> {
     let t = g.add_const(format!("{name}:shift"), Tensor::from_f32(shape, &a.shift));
     let m = g.add(format!("{name}:mul"), Op::Mul(Mul {}), &[x, s]).ok()?;
     let y = g.add(format!("{name}:add"), Op::Add(Add {}), &[m, t]).ok()?;
+    // Both halves are the batch norm of the source model.
+    let sources = senetc_ir::merged_sources([g.node(id)]);
+    g.node_mut(m.node).set_sources(sources.clone());
+    g.node_mut(y.node).set_sources(sources);
     g.replace_uses(Outlet::new(id), y);
     g.remove_node(id);
     Some(())
