@@ -94,7 +94,7 @@ fn chart(a: &Analysis, kept: &[usize]) -> String {
     let width = left + bw * n as f64 + 10.0;
     let height = top + h + 34.0;
     let mut s = String::new();
-    let _ = write!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" role="img" aria-label="relative error of every node's output, fp16 against fp32, in graph order">"#);
+    let _ = write!(s, r#"<svg width="{width:.0}" height="{height:.0}" role="img" aria-label="relative error of every node's output, fp16 against fp32, in graph order">"#);
     // Log axis: a gridline per decade.
     for d in 0..=8 {
         let y = top + h - h * d as f64 / 8.0;

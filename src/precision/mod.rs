@@ -616,7 +616,7 @@ impl Prober<'_> {
                 rows += n;
             }
             let st = acc.stats();
-            probe.cos = probe.cos.min(if st.cos.is_nan() { -1.0 } else { st.cos });
+            probe.cos = if probe.cos.is_nan() || st.cos.is_nan() { f64::NAN } else { probe.cos.min(st.cos) };
             probe.rel = probe.rel.max(worst(st.rel));
             probe.top1 = probe.top1.min(if rows == 0 { 1.0 } else { agree as f64 / rows as f64 });
         }
