@@ -332,3 +332,49 @@ fn html_report_renders_in_a_headless_browser() {
         assert!(!line.contains(":CONSOLE") && !line.to_ascii_lowercase().contains("uncaught"), "console message: {line}");
     }
 }
+
+/// `mixlist_types` (what the lists name for an op kind) agrees with what the Ascend lowering
+/// emits for every node: every CANN op lowered from a node is one of its kind's types, or an
+/// activation fused into it (ATC's gray list lets those follow), or a gemm's alpha/beta
+/// arithmetic.
+#[test]
+fn mixlist_types_match_lowering() {
+    use senetc_ge::cann::{mixlist_types, CannOp};
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut graphs = vec![("hazards".to_string(), optimized(hazard_model()))];
+    let mut paths = vec![("tiny_se_resnet".to_string(), common::repo("models/tiny_se_resnet.onnx"))];
+    if let Some(root) = common::corpus() {
+        paths.extend(common::corpus_onnx_models(&root));
+    }
+    for (name, p) in paths {
+        graphs.push((name, optimized(senetc_frontends::import(&p, &Default::default()).unwrap().graph)));
+    }
+    let acts = [CannOp::Relu, CannOp::Relu6, CannOp::ClipByValue, CannOp::Sigmoid, CannOp::HardSigmoid, CannOp::Swish, CannOp::HardSwish, CannOp::LeakyRelu];
+    for (name, g) in graphs {
+        for mode in [PrecisionMode::MustKeepOriginDtype, PrecisionMode::ForceFp16] {
+            let h = prec::with_fp16(&g, &PrecisionOptions { mode, ..Default::default() }).unwrap();
+            let mut allowed: BTreeMap<Vec<String>, BTreeSet<CannOp>> = BTreeMap::new();
+            for id in h.node_ids() {
+                let n = h.node(id);
+                let kind = n.op.kind();
+                let set = allowed.entry(n.framework_names().into_iter().map(str::to_string).collect()).or_default();
+                set.extend(mixlist_types(kind));
+                match kind {
+                    OpKind::Conv | OpKind::AddAct | OpKind::SqueezeExcite => set.extend(acts),
+                    OpKind::Gemm => set.extend([CannOp::Mul, CannOp::Add]),
+                    OpKind::Input => set.extend([CannOp::Data, CannOp::TransposeD]),
+                    _ => {}
+                }
+            }
+            let lowered = senetc_codegen::ascend::lower::lower(&h, &Default::default()).unwrap();
+            for op in &lowered.ops {
+                if matches!(op.op, CannOp::Const | CannOp::TransData | CannOp::NetOutput) {
+                    continue;
+                }
+                let origin = senetc_ge::attr::get_strings(&op.attrs, "original_op_names").unwrap_or_default();
+                let ok = allowed.get(&origin).is_some_and(|s| s.contains(&op.op));
+                assert!(ok, "{name} ({mode}): {} ({}) from {origin:?} is not among its node's mixlist types {:?}", op.name, op.op.name(), allowed.get(&origin));
+            }
+        }
+    }
+}

@@ -50,6 +50,9 @@ pub fn parse_mixlist(text: &str) -> Result<Mixlist, String> {
     let obj = v.as_object().ok_or("the mixlist must be a JSON object with \"black-list\", \"white-list\" or \"gray-list\"")?;
     let mut m = Mixlist::default();
     for (section, body) in obj {
+        if !matches!(section.as_str(), "black-list" | "white-list" | "gray-list") {
+            return Err(format!("unknown section {section:?} (black-list, white-list, gray-list)"));
+        }
         let lists = body.as_object().ok_or_else(|| format!("{section:?} must be an object with \"to-add\" and/or \"to-remove\""))?;
         for (key, list) in lists {
             let items: Vec<String> = list
