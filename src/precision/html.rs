@@ -36,7 +36,7 @@ fn sci(x: f64) -> String {
 }
 
 fn cos(x: f64) -> String {
-    if x.is_finite() { format!("{x:.6}") } else { sci(x) }
+    if x.is_finite() { format!("{x:.8}") } else { sci(x) }
 }
 
 /// Bar height for a relative error on a log scale from 1e-7 (nothing) to 1e1 (full), infinite
@@ -53,7 +53,7 @@ fn level(rel: f64) -> f64 {
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 .sub{color:#666}.kv td{padding:1px 12px 1px 0}table.t{border-collapse:collapse;font-size:13px}table.t th,table.t td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-table.t th{cursor:pointer;background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#b00020;font-weight:600}.ok{color:#176f2c;font-weight:600}
+table.t th{cursor:pointer;background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.bad{color:#b00020;font-weight:600}.ok{color:#176f2c;font-weight:600}
 #chart{overflow-x:auto;border:1px solid #ddd;padding:4px}#readout{min-height:1.4em;color:#333;font-family:monospace}.legend span{display:inline-block;margin-right:14px}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}pre{background:#f6f6f6;padding:8px;overflow-x:auto}.names{font-family:monospace;font-size:12px}";
 
@@ -89,7 +89,7 @@ const SCRIPT: &str = r#"(function(){
 
 fn chart(a: &Analysis, kept: &[usize]) -> String {
     let n = a.nodes.len().max(1);
-    let bw = (960.0 / n as f64).clamp(3.0, 14.0);
+    let bw = (960.0 / n as f64).clamp(3.0, 40.0);
     let (left, top, h) = (48.0, 10.0, 220.0);
     let width = left + bw * n as f64 + 10.0;
     let height = top + h + 34.0;
@@ -255,7 +255,7 @@ pub fn render(model: &str, a: &Analysis, fix: Option<&Fix>) -> String {
             s.push_str(r#"<table class="t"><thead><tr><th>graph</th><th>cosine</th><th>rel. L2</th><th>top-1</th><th>fp32 ops</th><th>fp16 ops</th></tr></thead><tbody>"#);
             s.push_str(&probe_row(&format!("{} as is", esc(&a.precision_mode)), &f.before));
             s.push_str(&probe_row("with keep_dtype.cfg", &f.after));
-            s.push_str(&probe_row("with modify_mixlist.json (by type)", &f.mixlist_after));
+            s.push_str(&probe_row(&format!("with modify_mixlist.json (by type; target {})", if f.mixlist_met { "met" } else { "not met" }), &f.mixlist_after));
             s.push_str("</tbody></table>");
             let keep: String = f.keep_dtype.iter().map(|n| format!("{}\n", esc(n))).collect();
             let _ = write!(s, "<p><b>keep_dtype.cfg</b> (ATC <code>--keep_dtype</code>, senetc <code>--keep-dtype</code>): these nodes only.</p><pre id=\"keep-dtype\">{keep}</pre>");

@@ -586,6 +586,8 @@ pub struct Fix {
     pub after: Probe,
     /// With modify_mixlist.json alone (ATC's lists work by type: everything of those types stays fp32).
     pub mixlist_after: Probe,
+    /// Whether that meets the target too.
+    pub mixlist_met: bool,
 }
 
 struct Prober<'a> {
@@ -691,7 +693,8 @@ pub fn fix(g32: &Graph, cfg: &Config, samples: &Samples, a: &Analysis, target: T
             Kept { index: index[&id], name: n.name.clone(), op: n.op.name().to_string(), framework_names: n.framework_names().into_iter().map(str::to_string).collect() }
         })
         .collect();
-    Ok(Fix { target, met, probes: pr.probes, kept, keep_dtype: keep_names(g32, &keep), mixlist_black, mixlist_kinds, before, after, mixlist_after })
+    let mixlist_met = target.met(&mixlist_after);
+    Ok(Fix { target, met, probes: pr.probes, kept, keep_dtype: keep_names(g32, &keep), mixlist_black, mixlist_kinds, before, after, mixlist_after, mixlist_met })
 }
 
 /// Write modify_mixlist.json and keep_dtype.cfg into `dir`; returns their paths.
@@ -723,7 +726,7 @@ pub fn summary(model: &str, a: &Analysis, fix: Option<&Fix>, dir: Option<&Path>,
     let mut s = String::new();
     let _ = writeln!(s, "{model}: --precision-mode {} against fp32 on {}", a.precision_mode, a.inputs);
     for o in &a.outputs {
-        let _ = write!(s, "output {:?}: cosine {:.6}  rel. L2 {}  max |diff| {}", o.name, o.error.cos, fmt(o.error.rel), fmt(o.error.max_abs));
+        let _ = write!(s, "output {:?}: cosine {:.8}  rel. L2 {}  max |diff| {}", o.name, o.error.cos, fmt(o.error.rel), fmt(o.error.max_abs));
         if a.real_inputs {
             let _ = write!(s, "  top-1 agreement {:.1}%", o.top1 * 100.0);
         }
@@ -751,7 +754,10 @@ pub fn summary(model: &str, a: &Analysis, fix: Option<&Fix>, dir: Option<&Path>,
         let target = [f.target.cos.map(|c| format!("cosine >= {c}")), f.target.top1.map(|t| format!("top-1 >= {t}"))].into_iter().flatten().collect::<Vec<_>>().join(", ");
         let _ = writeln!(s, "fix ({target}): {} with {} op{} kept in fp32 ({} probes)", if f.met { "met" } else { "NOT met" }, f.kept.len(), if f.kept.len() == 1 { "" } else { "s" }, f.probes);
         for (what, p) in [("before", &f.before), ("after keep_dtype.cfg", &f.after), ("after modify_mixlist.json", &f.mixlist_after)] {
-            let _ = writeln!(s, "  {what:<26} cosine {:.6}  rel. L2 {}  top-1 {:.1}%  fp32 ops {}  fp16 ops {}", p.cos, fmt(p.rel), p.top1 * 100.0, p.fp32_ops, p.fp16_ops);
+            let _ = writeln!(s, "  {what:<26} cosine {:.8}  rel. L2 {}  top-1 {:.1}%  fp32 ops {}  fp16 ops {}", p.cos, fmt(p.rel), p.top1 * 100.0, p.fp32_ops, p.fp16_ops);
+        }
+        if !f.mixlist_black.is_empty() {
+            let _ = writeln!(s, "  modify_mixlist.json black-lists {} (every op of those types: {} in senetc); target {} with it", f.mixlist_black.join(", "), f.mixlist_kinds.join(", "), if f.mixlist_met { "met" } else { "not met" });
         }
         for k in &f.kept {
             let _ = writeln!(s, "  keep {} ({}): {}", k.name, k.op, k.framework_names.join(", "));
