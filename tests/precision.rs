@@ -153,11 +153,11 @@ fn names_the_broken_layers_first_and_fixes_them_with_the_fewest_fp32_ops() {
             let n = a.nodes.iter().find(|n| n.framework_names.iter().any(|f| f == b)).unwrap();
             assert!(n.hazards.overflow > 0 && n.hazards.inf > 0, "{b}: {:?}", n.hazards);
         }
-        assert!(a.outputs.iter().all(|o| !(o.error.cos >= 0.9999)), "every head is broken: {:?}", a.outputs);
+        assert!(a.outputs.iter().all(|o| o.error.cos.is_nan() || o.error.cos < 0.9999), "every head is broken: {:?}", a.outputs);
 
         let f = prec::fix(&g, &cfg, &samples, &a, Target { cos: Some(0.9999), top1: None }).unwrap();
         print!("{}", prec::summary("hazards", &a, Some(&f), None, 0));
-        assert!(f.met && f.after.cos >= 0.9999 && !(f.before.cos >= 0.9999), "{f:?}");
+        assert!(f.met && f.after.cos >= 0.9999 && (f.before.cos.is_nan() || f.before.cos < 0.9999), "{f:?}");
         let kept: Vec<&str> = f.kept.iter().map(|k| k.framework_names.last().unwrap().as_str()).collect();
         assert_eq!(kept.len(), BROKEN.len(), "{mode}: kept {kept:?}");
         for b in BROKEN {

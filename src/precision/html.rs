@@ -98,7 +98,7 @@ fn chart(a: &Analysis, kept: &[usize]) -> String {
     // Log axis: a gridline per decade.
     for d in 0..=8 {
         let y = top + h - h * d as f64 / 8.0;
-        let _ = write!(s, r##"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#777">1e{}</text>"##, width - 10.0, left - 4.0, y + 3.0, d as i32 - 7);
+        let _ = write!(s, r##"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#777">1e{}</text>"##, width - 10.0, left - 4.0, y + 3.0, d - 7);
     }
     for node in &a.nodes {
         let x = left + bw * node.index as f64;
@@ -266,6 +266,6 @@ pub fn render(model: &str, a: &Analysis, fix: Option<&Fix>) -> String {
             );
         }
     }
-    let _ = write!(s, "<script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(s, "<script>{SCRIPT}</script></body></html>");
     s
 }
