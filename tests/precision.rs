@@ -378,3 +378,25 @@ fn mixlist_types_match_lowering() {
         }
     }
 }
+
+/// Every format senetc imports goes through the same tool: MindIR, a torch state dict onto
+/// its architecture, and an OM senetc wrote (read back), each with its real input.
+#[test]
+fn every_format_imports() {
+    let dir = scratch("formats");
+    let om = dir.join("tiny.om");
+    let r = senetc().arg("compile").arg(common::repo("models/tiny_se_resnet.onnx")).args(["--target", "ascend910", "--precision-mode", "force_fp32", "-o"]).arg(&om).output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let fx = common::repo("tests/fixtures");
+    let cases: Vec<(PathBuf, Vec<String>, PathBuf)> = vec![
+        (fx.join("mindir/seresnext50_narrow/seresnext50_narrow.mindir"), vec![], fx.join("mindir/seresnext50_narrow/input.npy")),
+        (fx.join("torch/timm_efficientnet_b0_narrow/model.pth"), vec!["--arch".into(), "efficientnet_b0".into(), "--input-size".into(), "64".into()], fx.join("torch/timm_efficientnet_b0_narrow/input.npy")),
+        (om, vec![], common::repo("models/tiny_se_resnet.input.npy")),
+    ];
+    for (model, extra, input) in cases {
+        let out = senetc().arg("precision").arg(&model).args(&extra).arg("--input").arg(&input).args(["--top", "3"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {stdout}{}", model.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("top-1 agreement") && stdout.contains("in fp16"), "{}: {stdout}", model.display());
+    }
+}

@@ -408,7 +408,8 @@ pub fn analyze(g32: &Graph, cfg: &Config, samples: &Samples) -> Result<Analysis,
             cum[k].add(v32, v16);
             let h = &mut hazards[k];
             h.elements += v32.len() as u64;
-            h.weight_overflow += weight_overflow[k];
+            // Weights do not depend on the sample: counted once.
+            h.weight_overflow = weight_overflow[k];
             for (&a, &b) in v32.iter().zip(v16) {
                 h.inf += b.is_infinite() as u64;
                 h.nan += b.is_nan() as u64;
