@@ -33,6 +33,65 @@ enum Cmd {
     Run(RunArgs),
     /// Time inference on the CPU reference (the last line is `median_ms=<value>`).
     Bench(BenchArgs),
+    /// Find the layers fp16 breaks: every node's error against fp32, alone and accumulated,
+    /// and its fp16 hazards; with --fix, write the ATC lists that keep the fewest ops in fp32.
+    #[command(long_about = PRECISION_ABOUT)]
+    Precision(PrecisionArgs),
+}
+
+const PRECISION_ABOUT: &str = "Find the layers fp16 breaks, and write the lists that fix them.
+
+Runs the optimized graph on the CPU reference in fp32 and in the --precision-mode's fp16
+(default force_fp16, ATC's) on the same inputs and reports every node, named by the
+source-model nodes behind it: its output's error against fp32 (max |diff|, relative L2,
+cosine), the error it adds alone in fp16, and its fp16 hazards (inf, NaN, |x| > 65504,
+subnormal values, weights beyond fp16). With real inputs it gives the outputs' top-1
+agreement.
+
+--fix DIR searches the fewest ops to keep in fp32 that bring the outputs within
+--target-cos (default 0.9999) and/or --target-top1, and writes DIR/keep_dtype.cfg (ATC
+--keep_dtype: those nodes) and DIR/modify_mixlist.json (ATC --modify_mixlist: their op
+types). `senetc compile` takes both files (--keep-dtype FILE, --modify-mixlist FILE).";
+
+#[derive(clap::Args)]
+struct PrecisionArgs {
+    /// The model file (any format senetc imports, or a weights file with --arch).
+    model: Option<PathBuf>,
+    /// Inputs: an .npy (one-input models) or .npz (entries by input name) per sample, or a
+    /// folder of them (repeatable). Default: seeded random samples.
+    #[arg(short, long = "input")]
+    inputs: Vec<PathBuf>,
+    /// Seed of the random samples.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Number of random samples.
+    #[arg(long, default_value_t = 4)]
+    samples: usize,
+    /// Write the full analysis as JSON.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write the HTML report (one self-contained file).
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Search the ops to keep in fp32 and write modify_mixlist.json and keep_dtype.cfg here.
+    #[arg(long)]
+    fix: Option<PathBuf>,
+    /// Fix target: cosine similarity of every output to fp32, at least (default 0.9999).
+    #[arg(long = "target-cos")]
+    target_cos: Option<f64>,
+    /// Fix target: top-1 agreement of every output with fp32, at least (0 to 1).
+    #[arg(long = "target-top1")]
+    target_top1: Option<f64>,
+    /// Rows of the ranking printed.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[command(flatten)]
+    opt: OptArgs,
+    #[command(flatten)]
+    import: ImportArgs,
 }
 
 #[derive(clap::Args)]
@@ -140,9 +199,41 @@ struct OptArgs {
     /// Op types that never run in fp16.
     #[arg(long = "fp16-deny", value_delimiter = ',')]
     fp16_deny: Vec<String>,
-    /// Node names that keep their original type.
+    /// Node names that keep their original type (source-model names work on fused nodes), or
+    /// an ATC --keep_dtype file: one name per line, `OpType::<CANN type>` lines by type.
     #[arg(long = "keep-dtype", value_delimiter = ',')]
     keep_dtype: Vec<String>,
+    /// An ATC --modify_mixlist JSON file: black-list to-add types never run in fp16, white-list
+    /// to-add types always may, to-remove and gray-list types follow their operands.
+    #[arg(long = "modify-mixlist")]
+    modify_mixlist: Option<PathBuf>,
+}
+
+/// The fp16 pass's settings from the flags and the ATC list files they name.
+fn precision_options(o: &OptArgs, mode: PrecisionMode) -> Result<senetc_passes::PrecisionOptions> {
+    use senetc::precision::lists;
+    let mut p = senetc_passes::PrecisionOptions { mode, allow: o.fp16_allow.clone(), deny: o.fp16_deny.clone(), follow: vec![], keep_dtype: vec![] };
+    if let Some(path) = &o.modify_mixlist {
+        let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--modify-mixlist {}: {e}", path.display())))?;
+        let kinds = lists::parse_mixlist(&text).and_then(|m| lists::mixlist_kinds(&m)).map_err(|e| UsageError(format!("--modify-mixlist {}: {e}", path.display())))?;
+        p.deny.extend(kinds.deny);
+        p.allow.extend(kinds.allow);
+        p.follow.extend(kinds.follow);
+    }
+    for k in &o.keep_dtype {
+        let path = Path::new(k);
+        if !path.is_file() {
+            p.keep_dtype.push(k.clone());
+            continue;
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--keep-dtype {}: {e}", path.display())))?;
+        let file = lists::parse_keep_dtype(&text);
+        p.keep_dtype.extend(file.names);
+        // ATC's `OpType::` keeps every op of the type, in any mode: senetc's deny class.
+        p.deny.extend(lists::kinds_of_types(&file.types).map_err(|e| UsageError(format!("--keep-dtype {}: {e}", path.display())))?);
+    }
+    p.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(p)
 }
 
 /// How to read the model: settings the model file does not carry. Frontends that need
@@ -295,6 +386,7 @@ fn main() {
         Cmd::Inspect(a) => inspect(a),
         Cmd::Run(a) => run(a),
         Cmd::Bench(a) => bench(a),
+        Cmd::Precision(a) => precision(a),
     };
     if let Err(e) = result {
         eprintln!("senetc: error: {e:#}");
@@ -315,13 +407,10 @@ fn optimize(g: &mut senetc_ir::Graph, o: &OptArgs, default_mode: PrecisionMode) 
         dump_after: o.dump_ir_after.clone(),
         dump_dir: o.dump_dir.clone(),
         verify_each: o.verify_each,
-        precision: senetc_passes::PrecisionOptions { mode, allow: o.fp16_allow.clone(), deny: o.fp16_deny.clone(), keep_dtype: o.keep_dtype.clone() },
+        precision: precision_options(o, mode)?,
         limits: Default::default(),
     };
     let pm = senetc_passes::PassManager::new(options).map_err(|e| UsageError(e.to_string()))?;
-    if let Err(e) = senetc_passes::PrecisionOptions::validate(&senetc_passes::PrecisionOptions { mode, allow: o.fp16_allow.clone(), deny: o.fp16_deny.clone(), keep_dtype: vec![] }) {
-        return Err(UsageError(e.to_string()).into());
-    }
     let mut check = |a: &senetc_ir::Graph, b: &senetc_ir::Graph| senetc::numeric::check(a, b);
     let records = pm.run(g, if o.verify_each { Some(&mut check) } else { None })?;
     if o.time_passes {
@@ -747,5 +836,69 @@ fn bench(a: BenchArgs) -> Result<()> {
     }
     println!("latency ms: min {:.3}  median {:.3}  max {:.3}", times[0], median, times[times.len() - 1]);
     println!("median_ms={median:.3}");
+    Ok(())
+}
+
+fn precision(a: PrecisionArgs) -> Result<()> {
+    use senetc::precision::{self as prec, PrecisionError, Samples, Target};
+    let usage = |e: PrecisionError| -> anyhow::Error {
+        match e {
+            PrecisionError::Usage(m) => UsageError(m).into(),
+            other => other.into(),
+        }
+    };
+    let mode: PrecisionMode = match &a.opt.precision_mode {
+        Some(m) => m.parse().map_err(UsageError)?,
+        None => PrecisionMode::ForceFp16,
+    };
+    if !prec::mode_uses_fp16(mode) {
+        return Err(UsageError(format!("--precision-mode {mode} runs nothing in fp16: nothing to compare (force_fp16, allow_mix_precision)")).into());
+    }
+    if a.fix.is_none() && (a.target_cos.is_some() || a.target_top1.is_some()) {
+        return Err(UsageError("--target-cos and --target-top1 need --fix DIR".into()).into());
+    }
+    if a.inputs.is_empty() && a.samples == 0 {
+        return Err(UsageError("--samples must be at least 1".into()).into());
+    }
+    let t0 = Instant::now();
+    let (model, import) = a.import.resolve(a.model.as_deref(), None, None)?;
+    let (mut g, format, _) = load::load(&model, &import)?;
+    // The fp32 graph: the same pipeline, with the fp16 pass left to the analysis.
+    let fp32 = OptArgs { precision_mode: Some(PrecisionMode::MustKeepOriginDtype.name().into()), ..a.opt.clone() };
+    let precision = precision_options(&a.opt, mode)?;
+    optimize(&mut g, &fp32, PrecisionMode::MustKeepOriginDtype)?;
+    let samples = if a.inputs.is_empty() { Samples::seeded(&g, a.seed, a.samples) } else { Samples::from_paths(&g, &a.inputs) }.map_err(usage)?;
+    let cfg = prec::Config { precision, threads: a.threads };
+    let analysis = prec::analyze(&g, &cfg, &samples).map_err(usage)?;
+    let fix = match &a.fix {
+        None => None,
+        Some(dir) => {
+            let target = Target { cos: a.target_cos.or(if a.target_top1.is_none() { Some(0.9999) } else { None }), top1: a.target_top1 };
+            let f = prec::fix(&g, &cfg, &samples, &analysis, target).map_err(usage)?;
+            prec::write_fix(dir, &f).with_context(|| format!("writing the lists into {}", dir.display()))?;
+            Some(f)
+        }
+    };
+    let model_name = model.display().to_string();
+    if let Some(path) = &a.report {
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            senetc_version: &'static str,
+            model: &'a str,
+            format: &'static str,
+            #[serde(flatten)]
+            analysis: &'a prec::Analysis,
+            fix: Option<&'a prec::Fix>,
+            total_ms: f64,
+        }
+        let j = Json { senetc_version: env!("CARGO_PKG_VERSION"), model: &model_name, format: format.name(), analysis: &analysis, fix: fix.as_ref(), total_ms: t0.elapsed().as_secs_f64() * 1e3 };
+        let mut s = serde_json::to_string_pretty(&j)?;
+        s.push('\n');
+        write_atomic(path, s.as_bytes())?;
+    }
+    if let Some(path) = &a.html {
+        write_atomic(path, prec::html::render(&model_name, &analysis, fix.as_ref()).as_bytes())?;
+    }
+    print!("{}", prec::summary(&model_name, &analysis, fix.as_ref(), a.fix.as_deref(), a.top));
     Ok(())
 }

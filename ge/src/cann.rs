@@ -18,7 +18,7 @@ use crate::attr::{self, Attrs};
 use crate::desc::Desc;
 use crate::table::cann_ops;
 use crate::types::{ge_dtype_from_number, ge_dtype_number};
-use senetc_ir::ops::{self as irops, AutoPad, DataFormat, PadMode};
+use senetc_ir::ops::{self as irops, AutoPad, DataFormat, OpKind, PadMode};
 use senetc_ir::{Op, Tensor};
 
 #[rustfmt::skip]
@@ -157,6 +157,61 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         | Op::SqueezeExcite(_)
         | Op::AddAct(_) => return None,
     })
+}
+
+/// The CANN op types an IR op kind becomes on Ascend, for the arithmetic it does (the
+/// Consts, TransData and Casts around it excepted): what ATC's mixed-precision lists
+/// (`--modify_mixlist`) and `--keep_dtype`'s `OpType::` lines name for it. It follows
+/// [`from_ir`] and codegen's `ascend::lower` (which the `mixlist_types_match_lowering` test
+/// checks on every op): a conv is Conv2D or DepthwiseConv2D; a fused op lists its chain's
+/// types except fused activations, which ATC's gray list lets follow the op before them.
+/// A clip that is a plain relu (bounds 0 and +inf) lowers to Relu but is listed by its
+/// usual types, so that black-listing Relu does not reach clips.
+pub fn mixlist_types(kind: OpKind) -> &'static [CannOp] {
+    use CannOp as C;
+    match kind {
+        OpKind::Input | OpKind::Const => &[],
+        OpKind::Conv => &[C::Conv2D, C::DepthwiseConv2D],
+        OpKind::BatchNorm => &[C::BNInferenceD],
+        OpKind::Relu => &[C::Relu],
+        OpKind::Clip => &[C::Relu6, C::ClipByValue],
+        OpKind::Sigmoid => &[C::Sigmoid],
+        OpKind::HardSigmoid => &[C::HardSigmoid],
+        OpKind::HardSwish => &[C::HardSwish],
+        OpKind::Silu => &[C::Swish],
+        OpKind::LeakyRelu => &[C::LeakyRelu],
+        OpKind::Tanh => &[C::Tanh],
+        OpKind::Elu => &[C::Elu],
+        OpKind::ScaleShift => &[C::Scale],
+        OpKind::Add | OpKind::AddAct => &[C::Add],
+        OpKind::Sub => &[C::Sub],
+        OpKind::Mul => &[C::Mul],
+        OpKind::Div => &[C::RealDiv],
+        OpKind::Max => &[C::Maximum],
+        OpKind::Min => &[C::Minimum],
+        OpKind::ReduceMax => &[C::ReduceMaxD],
+        OpKind::GlobalAveragePool | OpKind::ReduceMean => &[C::ReduceMeanD],
+        OpKind::AveragePool => &[C::AvgPoolV2],
+        OpKind::MaxPool => &[C::MaxPoolV3],
+        OpKind::Gemm | OpKind::MatMul => &[C::MatMulV2],
+        OpKind::Flatten => &[C::Flatten],
+        OpKind::Reshape | OpKind::Squeeze | OpKind::Unsqueeze => &[C::Reshape],
+        OpKind::Transpose => &[C::TransposeD],
+        OpKind::Concat => &[C::ConcatD],
+        OpKind::Slice => &[C::StridedSliceD],
+        OpKind::Pad => &[C::PadD, C::PadV3],
+        OpKind::Softmax => &[C::SoftmaxV2],
+        OpKind::Identity | OpKind::Dropout => &[C::Identity],
+        OpKind::Cast => &[C::Cast],
+        OpKind::SqueezeExcite => &[C::ReduceMeanD, C::Conv2D, C::Mul],
+    }
+}
+
+/// The IR op kinds a CANN op type in an ATC list stands for: every kind whose
+/// [`mixlist_types`] include it. ATC's lists work by type, so black-listing Conv2D also
+/// reaches the 1x1 convs inside every squeeze-excitation block, and senetc reads it so.
+pub fn kinds_of_type(cann: CannOp) -> Vec<OpKind> {
+    OpKind::ALL.iter().copied().filter(|&k| mixlist_types(k).contains(&cann)).collect()
 }
 
 /// What the read-back makes of one CANN op.

@@ -36,6 +36,8 @@ pub fn fold_bn(g: &mut Graph, r: &mut PassReport) {
         let kind = if matches!(g.node(id).op, Op::BatchNorm(_)) { "batch_norm" } else { "per-channel affine" };
         if foldable {
             if let Some(new) = fold_into(g, producer, &affine) {
+                let sources = senetc_ir::merged_sources([g.node(producer), g.node(id)]);
+                g.node_mut(new.node).set_sources(sources);
                 let what = format!("folded {kind} into {}", g.node(producer).op.name());
                 g.replace_uses(Outlet::new(id), new);
                 g.remove_node(id);
@@ -215,6 +217,10 @@ fn lower_to_scale_shift(g: &mut Graph, id: NodeId, a: &Affine) -> Option<Option<
     let t = g.add_const(format!("{name}:shift"), Tensor::from_f32(vec![c], &a.shift));
     let op = ScaleShift { axis, act: act.as_ref().map_or(FusedAct::None, |(_, act)| act.clone()) };
     let y = g.add(name, Op::ScaleShift(op), &[x, s, t]).ok()?;
+    // The batch norm of the source model, and the activation it took in.
+    let merged: Vec<&senetc_ir::Node> = std::iter::once(g.node(id)).chain(act.as_ref().map(|(r, _)| g.node(*r))).collect();
+    let sources = senetc_ir::merged_sources(merged);
+    g.node_mut(y.node).set_sources(sources);
     match act {
         Some((reader, act)) => {
             g.replace_uses(Outlet::new(reader), y);

@@ -303,7 +303,9 @@ impl<'g> Lowerer<'g> {
             // Lowered on first use (see `input`).
             return Ok(());
         }
-        self.origin = if node.name.is_empty() { vec![] } else { vec![node.name.clone()] };
+        // Every framework node the IR node stands for (a fused SE block's pool, products,
+        // gate and multiply; a conv and its folded batch norm), so accuracy tools map back.
+        self.origin = node.framework_names().into_iter().map(str::to_string).collect();
         self.fusion = None;
         let r = match from_ir(&node.op) {
             // One CANN op over the operands in order.
