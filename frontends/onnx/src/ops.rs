@@ -24,7 +24,7 @@ fn ok(_: &NodeProto, _: i64) -> Result<(), String> {
 #[rustfmt::skip]
 static TABLE: &[Entry] = &[
     Entry { name: "Conv",               attrs: &["kernel_shape", "strides", "dilations", "pads", "auto_pad", "group"], check: check_auto_pad, convert: conv },
-    Entry { name: "BatchNormalization", attrs: &["epsilon", "momentum", "training_mode", "spatial"], check: check_bn, convert: batch_norm },
+    Entry { name: "BatchNormalization", attrs: &["epsilon", "momentum", "training_mode", "spatial", "is_test"], check: check_bn, convert: batch_norm },
     Entry { name: "Relu",               attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::Relu(Relu {})) },
     Entry { name: "Sigmoid",            attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::Sigmoid(Sigmoid {})) },
     Entry { name: "HardSwish",          attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::HardSwish(HardSwish {})) },
@@ -39,7 +39,7 @@ static TABLE: &[Entry] = &[
     Entry { name: "ReduceMean",         attrs: &["axes", "keepdims", "noop_with_empty_axes"], check: ok, convert: reduce_mean },
     Entry { name: "AveragePool",        attrs: &["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad", "dilations"], check: check_avg_pool, convert: average_pool },
     Entry { name: "MaxPool",            attrs: &["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations", "storage_order"], check: check_max_pool, convert: max_pool },
-    Entry { name: "Gemm",               attrs: &["alpha", "beta", "transA", "transB"], check: ok, convert: gemm },
+    Entry { name: "Gemm",               attrs: &["alpha", "beta", "transA", "transB", "broadcast"], check: ok, convert: gemm },
     Entry { name: "MatMul",             attrs: &[], check: ok, convert: |i, n| { let (a, b) = (req(n, 0)?, req(n, 1)?); Ok(vec![i.add(&n.name, Op::MatMul(MatMul {}), &[a, b])?]) } },
     Entry { name: "Flatten",            attrs: &["axis"], check: ok, convert: flatten },
     Entry { name: "Reshape",            attrs: &["allowzero"], check: ok, convert: reshape },
@@ -52,10 +52,10 @@ static TABLE: &[Entry] = &[
     Entry { name: "Identity",           attrs: &[], check: ok, convert: identity },
     Entry { name: "Dropout",            attrs: &["ratio", "seed", "is_test"], check: check_dropout, convert: dropout },
     Entry { name: "Constant",           attrs: &["value", "value_float", "value_floats", "value_int", "value_ints"], check: ok, convert: constant },
-    Entry { name: "Cast",               attrs: &["to", "saturate"], check: ok, convert: cast },
+    Entry { name: "Cast",               attrs: &["to", "saturate", "round_mode"], check: ok, convert: cast },
     Entry { name: "Shape",              attrs: &["start", "end"], check: ok, convert: shape },
     Entry { name: "Gather",             attrs: &["axis"], check: ok, convert: gather },
-    Entry { name: "Slice",              attrs: &[], check: ok, convert: slice },
+    Entry { name: "Slice",              attrs: &["starts", "ends", "axes"], check: ok, convert: slice },
     Entry { name: "Split",              attrs: &["axis", "split", "num_outputs"], check: ok, convert: split },
 ];
 
@@ -112,18 +112,16 @@ fn check_bn(n: &NodeProto, _: i64) -> Result<(), String> {
     if ai(n, "training_mode", 0) != 0 || n.output.iter().skip(1).any(|o| !o.is_empty()) {
         return Err("training-mode BatchNormalization is not supported (inference only)".into());
     }
+    if attr(n, "is_test").is_some() && ai(n, "is_test", 0) == 0 {
+        return Err("BatchNormalization with is_test=0 (training) is not supported (inference only)".into());
+    }
     Ok(())
 }
 fn check_avg_pool(n: &NodeProto, o: i64) -> Result<(), String> {
-    if aints(n, "dilations").is_some_and(|d| d.iter().any(|&x| x != 1)) {
-        return Err("dilated AveragePool is not supported".into());
-    }
     check_auto_pad(n, o)
 }
+/// `storage_order` only orders the Indices output, which is refused.
 fn check_max_pool(n: &NodeProto, o: i64) -> Result<(), String> {
-    if ai(n, "storage_order", 0) != 0 {
-        return Err("MaxPool storage_order=1 is not supported".into());
-    }
     if n.output.iter().skip(1).any(|o| !o.is_empty()) {
         return Err("MaxPool's Indices output is not supported".into());
     }
@@ -174,9 +172,35 @@ fn conv(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     one(imp.add(&n.name, Op::Conv(op), &ins)?)
 }
 
+/// Inference batch normalization. Opsets 7 and 8 also have `spatial=0`: statistics per
+/// activation, parameters of shape [C, D1, ...]; with constant parameters that is
+/// `x * a + b` with a = scale / sqrt(var + eps) and b = B - mean * a, broadcast over the batch.
 fn batch_norm(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let ins: Vec<&str> = (0..5).map(|i| req(n, i)).collect::<Result<_, _>>()?;
-    one(imp.add(&n.name, Op::BatchNorm(BatchNorm { epsilon: af(n, "epsilon", 1e-5), axis: 1 }), &ins)?)
+    let epsilon = af(n, "epsilon", 1e-5);
+    let per_activation = imp.opset < 9 && ai(n, "spatial", 1) == 0 && imp.shape_of(ins[1])?.len() > 1;
+    if !per_activation {
+        return one(imp.add(&n.name, Op::BatchNorm(BatchNorm { epsilon, axis: 1 }), &ins)?);
+    }
+    let params: Vec<Tensor> = ins[1..]
+        .iter()
+        .map(|p| imp.constant(p).cloned().ok_or("BatchNormalization with spatial=0 needs constant parameters"))
+        .collect::<Result<_, _>>()?;
+    let shape = params[0].shape().to_vec();
+    if params.iter().any(|t| t.shape() != shape.as_slice()) {
+        return Err("BatchNormalization parameters differ in shape".into());
+    }
+    let v: Vec<Vec<f64>> = params.iter().map(Tensor::to_f64).collect();
+    let a: Vec<f64> = (0..v[0].len()).map(|i| v[0][i] / (v[3][i] + epsilon as f64).sqrt()).collect();
+    let b: Vec<f64> = (0..a.len()).map(|i| v[1][i] - v[2][i] * a[i]).collect();
+    let dtype = imp.dtype_of(ins[0])?;
+    let konst = |vals: &[f64]| Tensor::from_f32(shape.clone(), &vals.iter().map(|&x| x as f32).collect::<Vec<_>>()).cast(dtype);
+    let (ta, tb) = (konst(&a), konst(&b));
+    let x = imp.outlet(ins[0])?;
+    let ca = imp.add_const(String::new(), ta);
+    let cb = imp.add_const(String::new(), tb);
+    let Val::Dyn(y) = imp.add_outlets(&format!("{}/mul", n.name), Op::Mul(Mul {}), &[x, ca])? else { return Err("internal: mul".into()) };
+    one(imp.add_outlets(&n.name, Op::Add(Add {}), &[y, cb])?)
 }
 
 fn clip(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
@@ -233,25 +257,29 @@ fn reduce_mean(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     one(imp.add(&n.name, Op::ReduceMean(ReduceMean { axes, keepdims: ai(n, "keepdims", 1) != 0 }), &[x])?)
 }
 
-/// Kernel, strides and pads of a pooling node.
-type PoolWindow = (Vec<usize>, Vec<usize>, Vec<usize>);
+/// Kernel, strides, dilations and pads of a pooling node: 1, 2 or 3 spatial axes, the
+/// kernel's length.
+type PoolWindow = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>);
 
 fn window(n: &NodeProto) -> Result<PoolWindow, String> {
     let kernel = usizes(&aints(n, "kernel_shape").ok_or("kernel_shape is required")?, "kernel")?;
-    if kernel.len() != 2 {
-        return Err(format!("only 2-D pooling is supported (kernel_shape {kernel:?})"));
+    let r = kernel.len();
+    if !(1..=3).contains(&r) {
+        return Err(format!("pooling over {r} spatial axes is not supported (kernel_shape {kernel:?}); 1, 2 or 3 are"));
     }
-    let strides = usizes(&aints(n, "strides").unwrap_or(vec![1, 1]), "stride")?;
-    let pads = usizes(&aints(n, "pads").unwrap_or(vec![0; 4]), "pad")?;
-    Ok((kernel, strides, pads))
+    let strides = usizes(&aints(n, "strides").unwrap_or(vec![1; r]), "stride")?;
+    let dilations = usizes(&aints(n, "dilations").unwrap_or(vec![1; r]), "dilation")?;
+    let pads = usizes(&aints(n, "pads").unwrap_or(vec![0; 2 * r]), "pad")?;
+    Ok((kernel, strides, dilations, pads))
 }
 
 fn average_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
-    let (kernel, strides, pads) = window(n)?;
+    let (kernel, strides, dilations, pads) = window(n)?;
     let op = AveragePool {
         kernel,
         strides,
         pads,
+        dilations,
         auto_pad: auto_pad(n)?,
         ceil_mode: ai(n, "ceil_mode", 0) != 0,
         count_include_pad: ai(n, "count_include_pad", 0) != 0,
@@ -261,11 +289,11 @@ fn average_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
 }
 
 fn max_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
-    let (kernel, strides, pads) = window(n)?;
+    let (kernel, strides, dilations, pads) = window(n)?;
     let op = MaxPool {
         kernel,
         strides,
-        dilations: usizes(&aints(n, "dilations").unwrap_or(vec![1, 1]), "dilation")?,
+        dilations,
         pads,
         auto_pad: auto_pad(n)?,
         ceil_mode: ai(n, "ceil_mode", 0) != 0,
@@ -377,15 +405,34 @@ fn pad(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     unary(imp, n, Op::Pad(Pad { pads, mode, value }))
 }
 
+/// Softmax along `axis` (13+). Before opset 13 the input is viewed as 2-D, [d0*..*d(axis-1),
+/// d(axis)*..], and normalised along its second axis: a reshape that joins the trailing axes,
+/// the softmax along the last axis, and a reshape back.
 fn softmax(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let x = req(n, 0)?;
-    let rank = imp.shape_of(x)?.len() as i64;
+    let dims = imp.shape_of(x)?;
+    let rank = dims.len();
     let default = if imp.opset >= 13 { -1 } else { 1 };
     let axis = ai(n, "axis", default);
-    if imp.opset < 13 && norm_axis(axis, rank as usize)? as i64 != rank - 1 {
-        return Err(format!("Softmax (opset {}) over axes {axis}.. of a rank-{rank} input is not supported", imp.opset));
+    if imp.opset >= 13 || rank == 0 || norm_axis(axis, rank)? == rank - 1 {
+        return unary(imp, n, Op::Softmax(Softmax { axis }));
     }
-    unary(imp, n, Op::Softmax(Softmax { axis }))
+    let a = norm_axis(axis, rank)?;
+    let mut inner: i64 = 1;
+    for d in &dims[a..] {
+        inner *= d.known().ok_or_else(|| format!("Softmax (opset {}) over symbolic axes {a}.. of {dims:?}", imp.opset))? as i64;
+    }
+    // Symbols can only be leading dims, which keep their place: 0 copies them.
+    let keep = |d: &senetc_ir::Dim| d.known().map_or(0, |v| v as i64);
+    let joined: Vec<i64> = dims[..a].iter().map(keep).chain([inner]).collect();
+    let back: Vec<i64> = dims.iter().map(keep).collect();
+    let x = imp.outlet(x)?;
+    let view = |shape| Op::Reshape(Reshape { shape, allowzero: false });
+    let Val::Dyn(flat) = imp.add_outlets(&format!("{}/to_2d", n.name), view(joined), &[x])? else { return Err("internal: reshape".into()) };
+    let Val::Dyn(y) = imp.add_outlets(&format!("{}/softmax", n.name), Op::Softmax(Softmax { axis: -1 }), &[flat])? else {
+        return Err("internal: softmax".into());
+    };
+    one(imp.add_outlets(&n.name, view(back), &[y])?)
 }
 
 fn identity(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
@@ -458,9 +505,16 @@ fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let Some((v, false)) = imp.val(data)?.sym_ints() else {
         return Err("Slice is supported only on shape values computable at import".into());
     };
-    let starts = imp.static_ints(req(n, 1)?, "Slice starts")?;
-    let ends = imp.static_ints(req(n, 2)?, "Slice ends")?;
-    let steps = opt(n, 4).map(|s| imp.static_ints(s, "Slice steps")).transpose()?.unwrap_or(vec![1]);
+    let (starts, ends, axes, steps) = if imp.opset < 10 {
+        (aints(n, "starts").ok_or("starts is required")?, aints(n, "ends").ok_or("ends is required")?, aints(n, "axes"), vec![1])
+    } else {
+        let steps = opt(n, 4).map(|s| imp.static_ints(s, "Slice steps")).transpose()?.unwrap_or(vec![1]);
+        let axes = opt(n, 3).map(|s| imp.static_ints(s, "Slice axes")).transpose()?;
+        (imp.static_ints(req(n, 1)?, "Slice starts")?, imp.static_ints(req(n, 2)?, "Slice ends")?, axes, steps)
+    };
+    if axes.is_some_and(|a| a != [0] && a != [-1]) {
+        return Err("only a Slice along axis 0 of a shape value is supported".into());
+    }
     if starts.len() != 1 || ends.len() != 1 || steps != [1] {
         return Err("only a unit-step 1-D Slice of a shape value is supported".into());
     }

@@ -77,6 +77,13 @@ impl Reshape {
             }
             dims.push(d);
         }
+        if known.known == 0 {
+            // A 0 extent (allowzero, or copied from the input): no -1 to infer, no elements.
+            if infer_at.is_some() || total.known != 0 {
+                return Err(format!("cannot reshape {input} to {:?}: element counts differ", self.shape));
+            }
+            return Ok(Shape(dims.into_iter().map(|d| d.expect("no -1")).collect()));
+        }
         let rest = total.div(&known).ok_or_else(|| format!("cannot reshape {input} to {:?}", self.shape))?;
         match infer_at {
             Some(i) => {

@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""ONNX conformance: the onnx package's own backend node tests, run through `senetc run`.
+
+The installed onnx wheel ships the test-case definitions but not their data folder, so the
+cases are generated here with `onnx.backend.test.case.node.collect_testcases()` into a
+temporary folder, in the layout onnx's backend runner reads (NAME/model.onnx,
+NAME/test_data_set_K/input_I.pb and output_I.pb). The tests in scope are listed in
+tests/onnx_conformance_scope.txt (regenerate it with --write-scope, see that file).
+
+Each test in scope runs in three element types:
+  f32  the test as onnx writes it (a few tests, Cast's, are natively f16 or f64);
+  f16  every float32 tensor of the model (inputs, outputs, initializers, Constant values)
+       turned into float16, the inputs rounded to f16, the expected outputs computed by
+       onnx's reference evaluator from those rounded inputs and rounded to f16;
+  f64  likewise in float64 (the inputs and the expected outputs are the f32 test's, exactly).
+A test name with a dtype suffix (`test_relu@f16`) names that variant; the bare name is f32.
+
+senetc compiles static graphs, so an input that only feeds an op's setting (Reshape's shape,
+Squeeze/Unsqueeze/ReduceMean axes, Pad's pads, Clip's bounds, Split's sizes...) is bound to
+its test value as an initializer before the run, as a user freezes such a model.
+
+Every case runs with `senetc run -O0` and with the default -O2; both must match the expected
+outputs within the test's tolerance (onnx's runner: rtol=1e-3, atol=1e-7 unless the case
+sets its own). f16 variants use rtol=4e-3, atol=1e-4: senetc's CPU reference computes in
+f32 and rounds every f16 value it stores, so one op may differ from the correctly rounded
+result by an f16 ulp (2^-10 relative), and the reference evaluator by as much again.
+
+Prints one line per failure and `N passed, M failed`; exits non-zero when a test in scope
+fails or is missing from the onnx package.
+
+Usage: onnx_conformance.py SENETC_BINARY [--scope FILE] [--work DIR] [-k SUBSTRING] [--keep]
+       onnx_conformance.py --write-scope [--scope FILE]      (rewrite the scope list)
+"""
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DEFAULT_SCOPE = REPO / "tests" / "onnx_conformance_scope.txt"
+
+# The default-domain ops senetc claims: its importer's table (frontends/onnx/src/ops.rs).
+SENETC_OPS = {
+    "Conv", "BatchNormalization", "Relu", "Sigmoid", "HardSwish", "LeakyRelu", "HardSigmoid", "Clip",
+    "Add", "Sub", "Mul", "Div", "GlobalAveragePool", "ReduceMean", "AveragePool", "MaxPool", "Gemm",
+    "MatMul", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Pad", "Softmax",
+    "Identity", "Dropout", "Constant", "Cast", "Shape", "Gather", "Slice", "Split",
+}
+
+# Ops senetc reads only as shape arithmetic evaluated at import (their outputs feed
+# Reshape and friends); a test that applies them to a data tensor is out of scope.
+SHAPE_ONLY_OPS = {"Shape", "Gather", "Slice"}
+
+# Float types the IR has and `senetc run` reads and writes as .npy.
+FLOATS = {TensorProto.FLOAT: "f32", TensorProto.FLOAT16: "f16", TensorProto.DOUBLE: "f64"}
+NP_OF = {"f16": np.float16, "f32": np.float32, "f64": np.float64}
+ONNX_OF = {"f16": TensorProto.FLOAT16, "f32": TensorProto.FLOAT, "f64": TensorProto.DOUBLE}
+INTS = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT8, TensorProto.UINT8, TensorProto.BOOL}
+
+# Which inputs of an op are settings (read at import as static values), by position.
+SETTINGS = {
+    "Reshape": {1}, "Squeeze": {1}, "Unsqueeze": {1}, "ReduceMean": {1}, "Split": {1},
+    "Pad": {1, 2, 3}, "Clip": {1, 2}, "Dropout": {1, 2}, "Slice": {1, 2, 3, 4},
+}
+
+F16_TOL = (4e-3, 1e-4)
+
+
+def why_out_of_scope(case) -> str | None:
+    """None for a test in scope, else the reason it is not."""
+    g = case.model.graph
+    ops = {n.op_type for n in g.node}
+    domains = {n.domain for n in g.node} - {"", "ai.onnx"}
+    if domains:
+        return f"ops of domain {sorted(domains)}"
+    if not ops <= SENETC_OPS:
+        return f"ops senetc does not claim: {sorted(ops - SENETC_OPS)}"
+    elem = lambda v: v.type.tensor_type.elem_type if v.type.HasField("tensor_type") else None
+    if any(elem(v) is None for v in list(g.input) + list(g.output)):
+        return "non-tensor inputs or outputs (sequence, optional)"
+    data_inputs = [v for v in g.input if not feeds_only_settings(g, v.name)]
+    types = {elem(v) for v in data_inputs} | {elem(v) for v in g.output}
+    if not types & set(FLOATS):
+        return "no float data: integer-only test"
+    odd = types - set(FLOATS) - INTS
+    if odd:
+        names = sorted(TensorProto.DataType.Name(t) for t in odd)
+        return f"element types the IR does not have: {names}"
+    for n in g.node:
+        if n.op_type == "BatchNormalization" and any(a.name == "training_mode" and a.i for a in n.attribute):
+            return "training-mode BatchNormalization (senetc compiles for inference)"
+        if n.op_type == "Dropout" and (len(n.input) > 2 and n.input[2] or len([o for o in n.output if o]) > 1):
+            return "training-mode Dropout or its mask output (senetc compiles for inference)"
+        if n.op_type == "MaxPool" and len([o for o in n.output if o]) > 1:
+            return "MaxPool's Indices output"
+        if n.op_type in SHAPE_ONLY_OPS and not shape_only_use(g, n):
+            return f"{n.op_type} on a data tensor (senetc reads it only as shape arithmetic)"
+    if any(elem(v) not in FLOATS for v in g.output):
+        return "non-float outputs"
+    return None
+
+
+def feeds_only_settings(g, name) -> bool:
+    uses = [(n, i) for n in g.node for i, x in enumerate(n.input) if x == name]
+    return bool(uses) and all(i in SETTINGS.get(n.op_type, ()) for n, i in uses)
+
+
+def shape_only_use(g, node) -> bool:
+    """Whether a Shape/Gather/Slice works on a shape value: a Shape's output, or what came
+    from one through shape arithmetic (or a constant int tensor)."""
+    shapes = set()
+    ints = {i.name for i in g.initializer if i.data_type in (TensorProto.INT64, TensorProto.INT32)}
+    for n in g.node:
+        if n.op_type == "Shape":
+            shapes.update(n.output)
+        elif n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name in ("value_int", "value_ints") or (a.name == "value" and a.t.data_type in (TensorProto.INT64, TensorProto.INT32)):
+                    ints.update(n.output)
+        elif n.input and n.input[0] in shapes | ints and n.op_type in {"Gather", "Slice", "Concat", "Unsqueeze", "Squeeze", "Cast", "Add", "Sub", "Mul", "Div", "Identity"}:
+            shapes.update(n.output)
+        if n is node:
+            return node.op_type == "Shape" or (bool(node.input) and node.input[0] in shapes | ints)
+    return False
+
+
+# ---- generating the cases in onnx's on-disk layout ----
+
+def write_case(case, root: pathlib.Path) -> pathlib.Path:
+    d = root / case.name
+    d.mkdir(parents=True, exist_ok=True)
+    onnx.save(case.model, d / "model.onnx")
+    g = case.model.graph
+    for k, (ins, outs) in enumerate(case.data_sets):
+        ds = d / f"test_data_set_{k}"
+        ds.mkdir(exist_ok=True)
+        for i, (v, a) in enumerate(zip(g.input, ins)):
+            (ds / f"input_{i}.pb").write_bytes(to_proto(a, v.name).SerializeToString())
+        for i, (v, a) in enumerate(zip(g.output, outs)):
+            (ds / f"output_{i}.pb").write_bytes(to_proto(a, v.name).SerializeToString())
+    return d
+
+
+def to_proto(a, name: str) -> TensorProto:
+    if isinstance(a, TensorProto):
+        t = TensorProto()
+        t.CopyFrom(a)
+        t.name = name
+        return t
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+def read_pb(path: pathlib.Path) -> np.ndarray:
+    t = TensorProto()
+    t.ParseFromString(path.read_bytes())
+    return numpy_helper.to_array(t)
+
+
+def read_case(d: pathlib.Path):
+    model = onnx.load(d / "model.onnx")
+    sets = []
+    for ds in sorted(d.glob("test_data_set_*")):
+        ins = [read_pb(ds / f"input_{i}.pb") for i in range(len(list(ds.glob("input_*.pb"))))]
+        outs = [read_pb(ds / f"output_{i}.pb") for i in range(len(list(ds.glob("output_*.pb"))))]
+        sets.append((ins, outs))
+    return model, sets
+
+
+# ---- freezing settings and changing the float type ----
+
+def freeze_settings(model, ins):
+    """Bind every input that only feeds settings to its value, as an initializer."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    keep, data = [], []
+    for v, a in zip(list(g.input), ins):
+        if feeds_only_settings(g, v.name):
+            g.initializer.append(numpy_helper.from_array(np.asarray(a), v.name))
+        else:
+            keep.append(v)
+            data.append(a)
+    del g.input[:]
+    g.input.extend(keep)
+    return m, data
+
+
+def retype(model, to: str):
+    """The model with every float32 tensor turned into `to` (f16 or f64)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    target = ONNX_OF[to]
+
+    def fix_tensor(t):
+        if t.data_type == TensorProto.FLOAT:
+            a = numpy_helper.to_array(t).astype(NP_OF[to])
+            t.CopyFrom(numpy_helper.from_array(a, t.name))
+
+    for v in list(g.input) + list(g.output) + list(g.value_info):
+        if v.type.tensor_type.elem_type == TensorProto.FLOAT:
+            v.type.tensor_type.elem_type = target
+    for t in g.initializer:
+        fix_tensor(t)
+    for n in g.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                fix_tensor(a.t)
+            if n.op_type == "Constant" and a.name in ("value_float", "value_floats"):
+                vals = np.array(a.f if a.name == "value_float" else list(a.floats), dtype=NP_OF[to])
+                n.attribute.remove(a)
+                n.attribute.append(onnx.helper.make_attribute("value", numpy_helper.from_array(vals)))
+                break
+            if n.op_type == "Cast" and a.name == "to" and a.i == TensorProto.FLOAT:
+                a.i = target
+    return m
+
+
+def variant(model, sets, dtype: str):
+    """(model, [(inputs, expected)], rtol/atol override) of one dtype variant, or None."""
+    if dtype == "f32":
+        return model, sets, None
+    if any(n.op_type == "Cast" for n in model.graph.node):
+        return None
+    tensors = [v.type.tensor_type.elem_type for v in list(model.graph.input) + list(model.graph.output)]
+    if any(t in FLOATS and t != TensorProto.FLOAT for t in tensors):
+        return None
+    m = retype(model, dtype)
+    cast = lambda a: a.astype(NP_OF[dtype]) if a.dtype == np.float32 else a
+    if dtype == "f64":
+        return m, [([cast(a) for a in ins], [cast(a) for a in outs]) for ins, outs in sets], None
+    from onnx.reference import ReferenceEvaluator
+    back = retype_back(m)
+    ref = ReferenceEvaluator(back)
+    names = [v.name for v in back.graph.input]
+    out = []
+    for ins, _ in sets:
+        rounded = [cast(a) for a in ins]
+        feeds = {n: (a.astype(np.float32) if a.dtype == np.float16 else a) for n, a in zip(names, rounded)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = ref.run(None, feeds)
+        out.append((rounded, [np.asarray(r).astype(np.float16) if np.asarray(r).dtype == np.float32 else np.asarray(r) for r in res]))
+    return m, out, F16_TOL
+
+
+def retype_back(m16):
+    """An f16 model in f32 with the same (rounded) values, for the reference evaluator."""
+    m = onnx.ModelProto()
+    m.CopyFrom(m16)
+    g = m.graph
+    for v in list(g.input) + list(g.output) + list(g.value_info):
+        if v.type.tensor_type.elem_type == TensorProto.FLOAT16:
+            v.type.tensor_type.elem_type = TensorProto.FLOAT
+    def fix(t):
+        if t.data_type == TensorProto.FLOAT16:
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name))
+    for t in g.initializer:
+        fix(t)
+    for n in g.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                fix(a.t)
+            if n.op_type == "Cast" and a.name == "to" and a.i == TensorProto.FLOAT16:
+                a.i = TensorProto.FLOAT
+    return m
+
+
+# ---- running ----
+
+def compare(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
+    if got.shape != want.shape:
+        return f"shape {got.shape} != expected {want.shape}"
+    if got.dtype != want.dtype:
+        return f"dtype {got.dtype} != expected {want.dtype}"
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    try:
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    except AssertionError:
+        bad = ~np.isclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
+        i = np.unravel_index(np.argmax(bad), bad.shape) if bad.ndim else ()
+        return f"{int(bad.sum())} of {bad.size} elements differ (first at {list(i)}: {g[i]!r} vs {w[i]!r})"
+    return None
+
+
+def run_variant(senetc, name, model, sets, tol, work: pathlib.Path):
+    """Failure messages of one test variant (empty when it passes)."""
+    work.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for k, (ins, outs) in enumerate(sets):
+        m, data = freeze_settings(model, ins)
+        mpath = work / f"model_{k}.onnx"
+        onnx.save(m, mpath)
+        args = []
+        for v, a in zip(m.graph.input, data):
+            p = work / f"in_{k}_{len(args)}.npy"
+            np.save(p, np.asarray(a))
+            args += ["--input", f"{v.name}={p}"]
+        rtol, atol = tol
+        for level in ("-O0", "-O2"):
+            out = work / f"out_{k}{level}.npy"
+            cmd = [str(senetc), "run", str(mpath), *args, "-o", str(out), "--threads", "1"]
+            if level == "-O0":
+                cmd.append("-O0")
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                msg = (r.stderr.strip() or r.stdout.strip()).splitlines()
+                failures.append(f"{level} data set {k}: exit {r.returncode}: {' | '.join(msg[:4])}")
+                continue
+            names = [v.name for v in m.graph.output]
+            for i, (oname, want) in enumerate(zip(names, outs)):
+                p = out if len(names) == 1 else out.with_name(f"{out.stem}.{oname}.npy")
+                if not p.exists():
+                    failures.append(f"{level} data set {k}: no output {oname!r}")
+                    continue
+                why = compare(np.load(p), np.asarray(want), rtol, atol)
+                if why:
+                    failures.append(f"{level} data set {k} output {oname!r}: {why}")
+    return failures
+
+
+def split_name(entry: str):
+    name, _, dtype = entry.partition("@")
+    return name, dtype or "f32"
+
+
+def scope_entries(path: pathlib.Path):
+    return [l.strip() for l in path.read_text().splitlines() if l.strip() and not l.startswith("#")]
+
+
+def write_scope(path: pathlib.Path):
+    from onnx.backend.test.case.node import collect_testcases
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = collect_testcases()
+    lines, out = [], {}
+    for c in sorted(cases, key=lambda c: c.name):
+        why = why_out_of_scope(c)
+        if why:
+            if set(n.op_type for n in c.model.graph.node) & SENETC_OPS:
+                out.setdefault(why, []).append(c.name)
+            continue
+        for dt in ("f32", "f16", "f64"):
+            if variant_possible(c.model, dt):
+                lines.append(c.name if dt == "f32" else f"{c.name}@{dt}")
+    header = [
+        "# The ONNX backend node tests senetc must pass (tests/python/onnx_conformance.py runs them).",
+        f"# Made by `python3 tests/python/onnx_conformance.py --write-scope` with onnx {onnx.__version__}",
+        f"# (newest default-domain opset {onnx.defs.onnx_opset_version()}); regenerate it the same way after",
+        "# upgrading onnx or claiming a new op, and review the diff.",
+        "# In scope: every node test whose ops are all in senetc's ONNX op table, on float data",
+        "# (f32 as written; @f16 and @f64 variants derived from each f32 test without a Cast).",
+        "# Tests of claimed ops left out, by reason:",
+    ]
+    unclaimed = [n for why, names in out.items() if why.startswith("ops senetc does not claim") for n in names]
+    out = {w: n for w, n in out.items() if not w.startswith("ops senetc does not claim")}
+    out["they also use ops senetc does not claim (mostly *_expanded functions)"] = sorted(unclaimed)
+    for why, names in sorted(out.items()):
+        header.append(f"#   {why}: {len(names)} ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})")
+    path.write_text("\n".join(header + lines) + "\n")
+    counts = {dt: sum(1 for l in lines if split_name(l)[1] == dt) for dt in ("f32", "f16", "f64")}
+    print(f"wrote {path}: {len(lines)} entries {counts}")
+
+
+def variant_possible(model, dtype) -> bool:
+    if dtype == "f32":
+        return True
+    if any(n.op_type == "Cast" for n in model.graph.node):
+        return False
+    tensors = [v.type.tensor_type.elem_type for v in list(model.graph.input) + list(model.graph.output)]
+    return not any(t in FLOATS and t != TensorProto.FLOAT for t in tensors)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("senetc", nargs="?")
+    ap.add_argument("--scope", type=pathlib.Path, default=DEFAULT_SCOPE)
+    ap.add_argument("--work", type=pathlib.Path)
+    ap.add_argument("-k", dest="filter", default="")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    ap.add_argument("--write-scope", action="store_true")
+    a = ap.parse_args()
+    if a.write_scope:
+        write_scope(a.scope)
+        return 0
+    if not a.senetc:
+        ap.error("SENETC_BINARY is required")
+    senetc = pathlib.Path(a.senetc).resolve()
+    entries = [e for e in scope_entries(a.scope) if a.filter in e]
+    from onnx.backend.test.case.node import collect_testcases
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = {c.name: c for c in collect_testcases()}
+    work = a.work or pathlib.Path(tempfile.mkdtemp(prefix="senetc-onnx-conformance-"))
+    gen = work / "node"
+    missing = sorted({split_name(e)[0] for e in entries} - cases.keys())
+    for name in sorted({split_name(e)[0] for e in entries} & cases.keys()):
+        write_case(cases[name], gen)
+
+    def one(entry):
+        name, dtype = split_name(entry)
+        if name in missing:
+            return entry, ["not in the onnx package's node tests"]
+        model, sets = read_case(gen / name)
+        case = cases[name]
+        v = variant(model, sets, dtype)
+        if v is None:
+            return entry, [f"no {dtype} variant of this test"]
+        m, s, tol = v
+        return entry, run_variant(senetc, entry, m, s, tol or (case.rtol, case.atol), work / "run" / entry.replace("@", "_"))
+
+    with ThreadPoolExecutor(a.jobs) as ex:
+        results = list(ex.map(one, entries))
+    passed = failed = 0
+    per = {}
+    for entry, fails in results:
+        dt = split_name(entry)[1]
+        per.setdefault(dt, [0, 0])
+        if fails:
+            failed += 1
+            per[dt][1] += 1
+            for f in fails:
+                print(f"FAIL {entry}: {f}")
+        else:
+            passed += 1
+            per[dt][0] += 1
+    for dt in sorted(per):
+        print(f"  {dt}: {per[dt][0]} passed, {per[dt][1]} failed")
+    if not a.keep and not a.work:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not entries else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
