@@ -74,6 +74,9 @@ SETTINGS = {
 
 F16_TOL = (4e-3, 1e-4)
 
+# The oldest default-domain opset senetc reads (frontends/onnx/src/lib.rs, OPSETS).
+OLDEST = 7
+
 
 def why_out_of_scope(case) -> str | None:
     """None for a test in scope, else the reason it is not."""
@@ -225,6 +228,30 @@ def retype(model, to: str):
     return m
 
 
+def jobs(model, sets, kind: str):
+    """[(frozen model, data inputs, expected outputs)] and a tolerance override for one
+    variant (`f32`, `f16`, `f64` or `opsetN`); or a message saying why there is none."""
+    if kind.startswith("opset"):
+        v = int(kind[5:])
+        out = []
+        for ins, outs in sets:
+            frozen, data = freeze_settings(model, ins)
+            m, why = at_opset(frozen, v)
+            if m is None:
+                return f"no opset {v} form: {why}", None
+            softmax = [n for n in m.graph.node if n.op_type == "Softmax"]
+            if v < 13 and len(m.graph.node) == 1 and softmax:
+                axis = next(a.i for a in softmax[0].attribute if a.name == "axis")
+                outs = [old_softmax(np.asarray(data[0]), axis)]
+            out.append((m, data, outs))
+        return out, None
+    v = variant(model, sets, kind)
+    if v is None:
+        return f"no {kind} variant of this test", None
+    m, s, tol = v
+    return [(*freeze_settings(m, ins), outs) for ins, outs in s], tol
+
+
 def variant(model, sets, dtype: str):
     """(model, [(inputs, expected)], rtol/atol override) of one dtype variant, or None."""
     if dtype == "f32":
@@ -275,6 +302,223 @@ def retype_back(m16):
     return m
 
 
+# ---- the same test at an older opset ----
+
+def own_opset(model) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def schema_versions(ops, v):
+    """The since_version of every op at opset v (None when an op does not exist yet)."""
+    out = []
+    for op in ops:
+        try:
+            out.append(onnx.defs.get_schema(op, v, "").since_version)
+        except onnx.defs.SchemaError:
+            out.append(None)
+    return tuple(out)
+
+
+def older_opsets(model):
+    """One opset per distinct combination of the test's op versions below its own, down to
+    7: the lowest opset of each combination (every version of every op it uses)."""
+    ops = sorted({n.op_type for n in model.graph.node})
+    own = own_opset(model)
+    seen, picks = {schema_versions(ops, own)}, {}
+    for v in range(own - 1, OLDEST - 1, -1):
+        key = schema_versions(ops, v)
+        if None in key:
+            break
+        if key not in seen:
+            picks[key] = v
+        elif key in picks:
+            picks[key] = v
+        seen.add(key)
+    return sorted(picks.values())
+
+
+def at_opset(model, v):
+    """The frozen model `model` written at opset `v` with the same meaning (settings back to
+    attributes, attributes the older op lacks dropped at their default), or the reason it
+    cannot be."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    inferred = onnx.shape_inference.infer_shapes(model)
+    ranks = {}
+    for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
+        if vi.type.tensor_type.HasField("shape"):
+            ranks[vi.name] = len(vi.type.tensor_type.shape.dim)
+    for t in g.initializer:
+        ranks[t.name] = len(t.dims)
+    used = set()
+
+    def const(name, what):
+        if name not in inits:
+            raise ValueError(f"{what} is not a constant")
+        used.add(name)
+        return inits[name]
+
+    def get(n, name):
+        return next((a for a in n.attribute if a.name == name), None)
+
+    def drop(n, name, default=None):
+        a = get(n, name)
+        if a is None:
+            return
+        val = onnx.helper.get_attribute_value(a)
+        if default is not None and val != default:
+            raise ValueError(f"{n.op_type} {name}={val} has no form at opset {v}")
+        n.attribute.remove(a)
+
+    def setting_to_attr(n, i, name, what, conv=lambda a: [int(x) for x in a.reshape(-1)]):
+        if len(n.input) > i and n.input[i]:
+            val = conv(const(n.input[i], what))
+            if val != []:
+                n.attribute.append(onnx.helper.make_attribute(name, val))
+        del n.input[i:]
+
+    def nonneg(n, name, rank):
+        a = get(n, name)
+        if a is None or v >= 11:
+            return
+        if rank is None:
+            raise ValueError("rank unknown")
+        if a.type == onnx.AttributeProto.INT:
+            a.i = a.i + rank if a.i < 0 else a.i
+        else:
+            vals = [x + rank if x < 0 else x for x in a.ints]
+            del a.ints[:]
+            a.ints.extend(vals)
+
+    try:
+        for n in g.node:
+            op = n.op_type
+            rank_in = ranks.get(n.input[0]) if n.input else None
+            if op == "Clip" and v < 11:
+                for i, name in ((1, "min"), (2, "max")):
+                    if len(n.input) > i and n.input[i]:
+                        n.attribute.append(onnx.helper.make_attribute(name, float(const(n.input[i], "Clip bound"))))
+                del n.input[1:]
+            elif op == "Pad":
+                if len(n.input) > 3 and n.input[3] and v < 18:
+                    axes = [int(a) % rank_in for a in const(n.input[3], "Pad axes")]
+                    pads = const(n.input[1], "Pad pads")
+                    full = [0] * (2 * rank_in)
+                    for k, a in enumerate(axes):
+                        full[a], full[a + rank_in] = int(pads[k]), int(pads[k + len(axes)])
+                    name = f"{n.name or n.output[0]}_full_pads"
+                    g.initializer.append(numpy_helper.from_array(np.array(full, dtype=np.int64), name))
+                    inits[name] = np.array(full)
+                    n.input[1] = name
+                    del n.input[3:]
+                if v < 11:
+                    setting_to_attr(n, 2, "value", "Pad value", lambda a: float(a.reshape(-1)[0]))
+                    setting_to_attr(n, 1, "pads", "Pad pads")
+            elif op in ("Squeeze", "Unsqueeze") and v < 13:
+                setting_to_attr(n, 1, "axes", f"{op} axes")
+                out_rank = ranks.get(n.output[0])
+                nonneg(n, "axes", rank_in if op == "Squeeze" else out_rank)
+            elif op == "ReduceMean" and v < 18:
+                drop(n, "noop_with_empty_axes", 0)
+                setting_to_attr(n, 1, "axes", "ReduceMean axes")
+                nonneg(n, "axes", rank_in)
+            elif op == "Split":
+                nout = len(n.output)
+                if get(n, "num_outputs") is not None and v < 18:
+                    k = get(n, "num_outputs").i
+                    extent = None
+                    inferred_split = [vi for vi in inferred.graph.value_info if vi.name in n.output] + [o for o in inferred.graph.output if o.name in n.output]
+                    sizes = {vi.name: vi.type.tensor_type.shape.dim for vi in inferred_split}
+                    axis = get(n, "axis").i if get(n, "axis") else 0
+                    split = [int(sizes[o][axis].dim_value) for o in n.output]
+                    drop(n, "num_outputs")
+                    name = f"{n.name or n.output[0]}_split"
+                    g.initializer.append(numpy_helper.from_array(np.array(split, dtype=np.int64), name))
+                    inits[name] = np.array(split)
+                    n.input.append(name)
+                    del extent, k, nout
+                if v < 13:
+                    setting_to_attr(n, 1, "split", "Split sizes")
+                nonneg(n, "axis", rank_in)
+            elif op == "Slice" and v < 10:
+                if len(n.input) > 4 and n.input[4] and any(int(x) != 1 for x in const(n.input[4], "Slice steps")):
+                    raise ValueError("Slice steps have no form before opset 10")
+                for i, name in ((3, "axes"), (2, "ends"), (1, "starts")):
+                    if len(n.input) > i and n.input[i]:
+                        n.attribute.append(onnx.helper.make_attribute(name, [int(x) for x in const(n.input[i], f"Slice {name}")]))
+                del n.input[1:]
+            elif op == "Dropout" and v < 12:
+                if len(n.input) > 2 and n.input[2]:
+                    raise ValueError("Dropout training_mode")
+                drop(n, "seed")
+                setting_to_attr(n, 1, "ratio", "Dropout ratio", lambda a: float(a.reshape(-1)[0]))
+            elif op == "Softmax" and v < 13:
+                a = get(n, "axis")
+                axis = (a.i if a else -1) % rank_in
+                drop(n, "axis")
+                n.attribute.append(onnx.helper.make_attribute("axis", axis))
+            elif op == "AveragePool":
+                if v < 19:
+                    drop(n, "dilations", [1] * len(get(n, "kernel_shape").ints))
+                if v < 10:
+                    drop(n, "ceil_mode", 0)
+            elif op == "MaxPool" and v < 10:
+                drop(n, "dilations", [1] * len(get(n, "kernel_shape").ints))
+                drop(n, "ceil_mode", 0)
+                if v < 8:
+                    drop(n, "storage_order", 0)
+            elif op == "Reshape" and v < 14:
+                drop(n, "allowzero", 0)
+            elif op == "Cast":
+                if v < 19:
+                    drop(n, "saturate", 1)
+                if v < 24:
+                    drop(n, "round_mode", "up")
+            elif op == "Shape" and v < 15 and (get(n, "start") or get(n, "end")):
+                raise ValueError("Shape start/end")
+            elif op == "BatchNormalization" and v < 14:
+                drop(n, "training_mode", 0)
+            elif op == "Gemm" and v < 11 and (len(n.input) < 3 or not n.input[2]):
+                raise ValueError("Gemm's C is required before opset 11")
+            elif op == "Constant" and v < 12:
+                a = n.attribute[0]
+                if a.name in ("value_float", "value_floats", "value_int", "value_ints"):
+                    val = onnx.helper.get_attribute_value(a)
+                    dt = np.float32 if "float" in a.name else np.int64
+                    n.attribute.remove(a)
+                    n.attribute.append(onnx.helper.make_attribute("value", numpy_helper.from_array(np.array(val, dtype=dt))))
+            if op in ("Flatten", "Concat", "Gather", "Softmax") and v < 11:
+                nonneg(n, "axis", rank_in)
+        for t in list(g.initializer):
+            if t.name in used and not any(t.name in n.input for n in g.node):
+                g.initializer.remove(t)
+        for o in m.opset_import:
+            if o.domain in ("", "ai.onnx"):
+                o.version = v
+        m.ir_version = min(m.ir_version, IR_OF_OPSET.get(v, m.ir_version))
+        if m.ir_version < 4:
+            # Before IR version 4 every initializer is also a graph input.
+            for t in g.initializer:
+                g.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        onnx.checker.check_model(m, full_check=True)
+    except Exception as e:  # noqa: BLE001 (any failure means: no such form)
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return m, None
+
+
+# The IR version that came with each opset (older runtimes refuse newer IR versions).
+IR_OF_OPSET = {7: 3, 8: 3, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
+
+
+def old_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """Softmax before opset 13: over the input viewed as 2-D at `axis`."""
+    two = x.reshape(int(np.prod(x.shape[:axis])), -1).astype(np.float64)
+    e = np.exp(two - two.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).reshape(x.shape).astype(x.dtype)
+
+
 # ---- running ----
 
 def compare(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
@@ -292,12 +536,11 @@ def compare(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str 
     return None
 
 
-def run_variant(senetc, name, model, sets, tol, work: pathlib.Path):
+def run_variant(senetc, name, runs, tol, work: pathlib.Path):
     """Failure messages of one test variant (empty when it passes)."""
     work.mkdir(parents=True, exist_ok=True)
     failures = []
-    for k, (ins, outs) in enumerate(sets):
-        m, data = freeze_settings(model, ins)
+    for k, (m, data, outs) in enumerate(runs):
         mpath = work / f"model_{k}.onnx"
         onnx.save(m, mpath)
         args = []
@@ -342,7 +585,7 @@ def write_scope(path: pathlib.Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cases = collect_testcases()
-    lines, out = [], {}
+    lines, out, no_form = [], {}, {}
     for c in sorted(cases, key=lambda c: c.name):
         why = why_out_of_scope(c)
         if why:
@@ -352,13 +595,21 @@ def write_scope(path: pathlib.Path):
         for dt in ("f32", "f16", "f64"):
             if variant_possible(c.model, dt):
                 lines.append(c.name if dt == "f32" else f"{c.name}@{dt}")
+        for v in older_opsets(c.model):
+            runs, _ = jobs(c.model, [(list(ins), list(outs)) for ins, outs in c.data_sets], f"opset{v}")
+            if isinstance(runs, str):
+                no_form.setdefault(runs.split(":")[0].replace(f" {v}", " N"), []).append(f"{c.name}@opset{v}")
+            else:
+                lines.append(f"{c.name}@opset{v}")
     header = [
         "# The ONNX backend node tests senetc must pass (tests/python/onnx_conformance.py runs them).",
         f"# Made by `python3 tests/python/onnx_conformance.py --write-scope` with onnx {onnx.__version__}",
         f"# (newest default-domain opset {onnx.defs.onnx_opset_version()}); regenerate it the same way after",
         "# upgrading onnx or claiming a new op, and review the diff.",
         "# In scope: every node test whose ops are all in senetc's ONNX op table, on float data",
-        "# (f32 as written; @f16 and @f64 variants derived from each f32 test without a Cast).",
+        "# (f32 as written; @f16 and @f64 variants derived from each f32 test without a Cast), and",
+        f"# @opsetN: the f32 test written at an older opset N >= {OLDEST}, one N per distinct combination of",
+        "# the versions of the ops it uses (settings back to attributes, and so on).",
         "# Tests of claimed ops left out, by reason:",
     ]
     unclaimed = [n for why, names in out.items() if why.startswith("ops senetc does not claim") for n in names]
@@ -366,8 +617,14 @@ def write_scope(path: pathlib.Path):
     out["they also use ops senetc does not claim (mostly *_expanded functions)"] = sorted(unclaimed)
     for why, names in sorted(out.items()):
         header.append(f"#   {why}: {len(names)} ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})")
+    no_form_total = sum(len(v) for v in no_form.values())
+    header.append(f"# Older-opset forms that do not exist (the test uses what the older op lacks): {no_form_total}")
+    lines_by_kind = {}
+    for l in lines:
+        k = split_name(l)[1]
+        lines_by_kind[k if not k.startswith("opset") else "opset"] = lines_by_kind.get(k if not k.startswith("opset") else "opset", 0) + 1
     path.write_text("\n".join(header + lines) + "\n")
-    counts = {dt: sum(1 for l in lines if split_name(l)[1] == dt) for dt in ("f32", "f16", "f64")}
+    counts = lines_by_kind
     print(f"wrote {path}: {len(lines)} entries {counts}")
 
 
@@ -413,11 +670,10 @@ def main() -> int:
             return entry, ["not in the onnx package's node tests"]
         model, sets = read_case(gen / name)
         case = cases[name]
-        v = variant(model, sets, dtype)
-        if v is None:
-            return entry, [f"no {dtype} variant of this test"]
-        m, s, tol = v
-        return entry, run_variant(senetc, entry, m, s, tol or (case.rtol, case.atol), work / "run" / entry.replace("@", "_"))
+        runs, tol = jobs(model, sets, dtype)
+        if isinstance(runs, str):
+            return entry, [runs]
+        return entry, run_variant(senetc, entry, runs, tol or (case.rtol, case.atol), work / "run" / entry.replace("@", "__"))
 
     with ThreadPoolExecutor(a.jobs) as ex:
         results = list(ex.map(one, entries))
@@ -425,6 +681,9 @@ def main() -> int:
     per = {}
     for entry, fails in results:
         dt = split_name(entry)[1]
+        if dt.startswith("opset"):
+            v = int(dt[5:])
+            dt = "f32 opset 7-12" if v < 13 else "f32 opset 13-21" if v < 22 else "f32 opset 22+"
         per.setdefault(dt, [0, 0])
         if fails:
             failed += 1
@@ -436,6 +695,15 @@ def main() -> int:
             per[dt][0] += 1
     for dt in sorted(per):
         print(f"  {dt}: {per[dt][0]} passed, {per[dt][1]} failed")
+    own = {}
+    for entry, fails in results:
+        name, kind = split_name(entry)
+        if kind == "f32" and name in cases:
+            v = own_opset(cases[name].model)
+            band = "7-12" if v < 13 else "13-21" if v < 22 else "22-28"
+            own.setdefault(band, [0, 0])[bool(fails)] += 1
+    for band in sorted(own):
+        print(f"  f32 tests written at opset {band}: {own[band][0]} passed, {own[band][1]} failed")
     if not a.keep and not a.work:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
