@@ -65,19 +65,18 @@ impl Window<'_> {
         if kernel.contains(&0) || dilations.contains(&0) {
             return Err(format!("{what} kernel {kernel:?} and dilations {dilations:?} must be positive"));
         }
-        let extents: Vec<usize>;
-        if format == DataFormat::Nhwc {
+        let extents: Vec<usize> = if format == DataFormat::Nhwc {
             if r != 2 {
                 return Err(format!("{what} in NHWC is 2-D, got a {r}-D kernel"));
             }
             let (_, _, h, w) = split_4d(t, format, what)?;
-            extents = vec![h, w];
+            vec![h, w]
         } else {
             if t.rank() != r + 2 {
                 return Err(format!("{what} with a {r}-D kernel needs a {}-D input, got {}", r + 2, t.shape));
             }
-            extents = t.shape.0[2..].iter().map(Dim::known).collect::<Option<_>>().ok_or_else(|| format!("{what} needs static spatial dims, got {}", t.shape))?;
-        }
+            t.shape.0[2..].iter().map(Dim::known).collect::<Option<_>>().ok_or_else(|| format!("{what} needs static spatial dims, got {}", t.shape))?
+        };
         let mut out = Vec::with_capacity(r);
         for (i, &extent) in extents.iter().enumerate() {
             let p = resolve_pads(auto_pad, extent, kernel[i], strides[i], dilations[i], (pads[i], pads[i + r]));
