@@ -14,6 +14,12 @@ Each test in scope runs in three element types:
        onnx's reference evaluator from those rounded inputs and rounded to f16;
   f64  likewise in float64 (the inputs and the expected outputs are the f32 test's, exactly).
 A test name with a dtype suffix (`test_relu@f16`) names that variant; the bare name is f32.
+`test_relu@opset7` is the f32 test written at opset 7: each test is also run at one older
+opset per distinct combination of the versions of its ops, down to 7 (settings go back from
+inputs to attributes, attributes an older op lacks must be at their default; a form that does
+not exist, such as a dilated AveragePool before opset 19, is left out). Before opset 13 a
+lone Softmax's expected output is recomputed with that opset's semantics (softmax of the input
+viewed as 2-D at `axis`).
 
 senetc compiles static graphs, so an input that only feeds an op's setting (Reshape's shape,
 Squeeze/Unsqueeze/ReduceMean axes, Pad's pads, Clip's bounds, Split's sizes...) is bound to
@@ -23,7 +29,9 @@ Every case runs with `senetc run -O0` and with the default -O2; both must match 
 outputs within the test's tolerance (onnx's runner: rtol=1e-3, atol=1e-7 unless the case
 sets its own). f16 variants use rtol=4e-3, atol=1e-4: senetc's CPU reference computes in
 f32 and rounds every f16 value it stores, so one op may differ from the correctly rounded
-result by an f16 ulp (2^-10 relative), and the reference evaluator by as much again.
+result by an f16 ulp (2^-10 relative), and the reference evaluator by as much again. f64
+variants keep the test's tolerance: senetc reads f64 inputs into f32 (relative error 2^-24)
+and computes in f32, far inside rtol=1e-3.
 
 Prints one line per failure and `N passed, M failed`; exits non-zero when a test in scope
 fails or is missing from the onnx package.

@@ -444,6 +444,12 @@ fn identity(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
 }
 
 fn dropout(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    if let Some(t) = opt(n, 2).filter(|_| imp.opset >= 12) {
+        let training = imp.constant(t).map(|c| c.to_f64().iter().any(|&v| v != 0.0));
+        if training != Some(false) {
+            return Err("training-mode Dropout is not supported (inference only: training_mode must be a constant false)".into());
+        }
+    }
     let ratio = if imp.opset >= 12 {
         opt(n, 1).map(|r| imp.static_f32(r, "Dropout ratio")).transpose()?.unwrap_or(0.5)
     } else {

@@ -321,9 +321,9 @@ declare_ops! {
     GlobalAveragePool,
     /// Mean over the given axes.
     ReduceMean,
-    /// 2-D average pooling.
+    /// Average pooling over 1, 2 or 3 spatial axes.
     AveragePool,
-    /// 2-D max pooling.
+    /// Max pooling over 1, 2 or 3 spatial axes.
     MaxPool,
     /// alpha * A' * B' + beta * C.
     Gemm,
