@@ -66,7 +66,7 @@ SENETC_OPS = {
 
 # Ops senetc reads only as shape arithmetic evaluated at import (their outputs feed
 # Reshape and friends); a test that applies them to a data tensor is out of scope.
-SHAPE_ONLY_OPS = {"Shape", "Gather", "Slice"}
+SHAPE_ONLY_OPS = {"Shape", "Gather"}
 
 # Float types the IR has and `senetc run` reads and writes as .npy.
 FLOATS = {TensorProto.FLOAT: "f32", TensorProto.FLOAT16: "f16", TensorProto.DOUBLE: "f64"}
@@ -117,6 +117,11 @@ def why_out_of_scope(case) -> str | None:
             return f"{n.op_type} on a data tensor (senetc reads it only as shape arithmetic)"
     if any(elem(v) not in FLOATS for v in g.output):
         return "non-float outputs"
+    values = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    values.update({v.name: np.asarray(a) for v, a in zip(g.input, case.data_sets[0][0]) if not isinstance(a, TensorProto)})
+    for n in g.node:
+        if n.op_type == "Slice" and len(n.input) > 4 and n.input[4] in values and (values[n.input[4]] < 0).any():
+            return "Slice with negative steps (the IR's slice steps forward)"
     return None
 
 

@@ -147,11 +147,16 @@ fn unary(imp: &mut Importer, n: &NodeProto, op: Op) -> Result<Vec<Val>, String> 
     one(imp.add(&n.name, op, &[x])?)
 }
 
+/// Convolution over 2 spatial axes, or over 1 as the 2-D convolution of height 1: the input
+/// and the weight get an axis of 1 before the spatial one, the output loses it.
 fn conv(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let (x, w) = (req(n, 0)?, req(n, 1)?);
     let ws = imp.shape_of(w)?;
+    if ws.len() == 3 {
+        return conv_1d(imp, n, x, w);
+    }
     if ws.len() != 4 {
-        return Err(format!("only 2-D convolution is supported (weight has rank {})", ws.len()));
+        return Err(format!("only 1-D and 2-D convolution are supported (weight has rank {})", ws.len()));
     }
     if let Some(k) = aints(n, "kernel_shape") {
         let wk: Vec<i64> = ws[2..].iter().map(|d| d.known().map_or(-1, |v| v as i64)).collect();
@@ -170,6 +175,55 @@ fn conv(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let mut ins = vec![x, w];
     ins.extend(opt(n, 2));
     one(imp.add(&n.name, Op::Conv(op), &ins)?)
+}
+
+fn conv_1d(imp: &mut Importer, n: &NodeProto, x: &str, w: &str) -> Result<Vec<Val>, String> {
+    let ws = imp.shape_of(w)?;
+    if let Some(k) = aints(n, "kernel_shape") {
+        if k.len() != 1 || ws[2].known() != usize::try_from(k[0]).ok() {
+            return Err(format!("kernel_shape {k:?} disagrees with weight {ws:?}"));
+        }
+    }
+    let one_axis = |name: &str, default: usize| -> Result<usize, String> {
+        match aints(n, name).as_deref() {
+            None => Ok(default),
+            Some([v]) => usize::try_from(*v).map_err(|_| format!("negative {name} {v}")),
+            Some(v) => Err(format!("{name} {v:?} of a 1-D convolution")),
+        }
+    };
+    let pads = usizes(&aints(n, "pads").unwrap_or(vec![0, 0]), "pad")?;
+    if pads.len() != 2 {
+        return Err(format!("pads {pads:?} of a 1-D convolution"));
+    }
+    let op = Conv {
+        strides: vec![1, one_axis("strides", 1)?],
+        dilations: vec![1, one_axis("dilations", 1)?],
+        pads: vec![0, pads[0], 0, pads[1]],
+        auto_pad: auto_pad(n)?,
+        group: usize::try_from(ai(n, "group", 1)).map_err(|_| "negative group")?,
+        ..Conv::default()
+    };
+    let height = |imp: &mut Importer, v: &str, what: &str| -> Result<senetc_ir::Outlet, String> {
+        if let Val::Const { tensor, name } = imp.val(v)?.clone() {
+            let mut dims = tensor.shape().to_vec();
+            dims.insert(2, 1);
+            // A name no ONNX value has (NUL), for the reshaped constant.
+            let tmp = format!("{v}\u{0}2d");
+            imp.define(tmp.clone(), Val::constant(tensor.reshaped(dims).map_err(|e| e.to_string())?, name));
+            return imp.outlet(&tmp);
+        }
+        let o = imp.outlet(v)?;
+        match imp.add_outlets(&format!("{}/{what}_2d", n.name), Op::Unsqueeze(Unsqueeze { axes: vec![2] }), &[o])? {
+            Val::Dyn(o) => Ok(o),
+            _ => Err("internal: unsqueeze".into()),
+        }
+    };
+    let mut ins = vec![height(imp, x, "x")?, height(imp, w, "w")?];
+    if let Some(b) = opt(n, 2) {
+        ins.push(imp.outlet(b)?);
+    }
+    let Val::Dyn(y) = imp.add_outlets(&format!("{}/conv_2d", n.name), Op::Conv(op), &ins)? else { return Err("internal: conv".into()) };
+    one(imp.add_outlets(&n.name, Op::Squeeze(Squeeze { axes: vec![2] }), &[y])?)
 }
 
 /// Inference batch normalization. Opsets 7 and 8 also have `spatial=0`: statistics per
@@ -506,25 +560,50 @@ fn gather(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     one(Val::Ints { v: gather_ints(&v, &ix).map_err(|e| format!("Gather: {e}"))?, scalar })
 }
 
+/// A strided window: of a shape value (evaluated at import, so it can feed Reshape), or of
+/// a tensor (the IR's `slice`, positive steps). Opsets before 10 give starts, ends and axes
+/// as attributes, later ones as constant inputs.
 fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let data = req(n, 0)?;
-    let Some((v, false)) = imp.val(data)?.sym_ints() else {
-        return Err("Slice is supported only on shape values computable at import".into());
-    };
     let (starts, ends, axes, steps) = if imp.opset < 10 {
-        (aints(n, "starts").ok_or("starts is required")?, aints(n, "ends").ok_or("ends is required")?, aints(n, "axes"), vec![1])
+        (aints(n, "starts").ok_or("starts is required")?, aints(n, "ends").ok_or("ends is required")?, aints(n, "axes"), None)
     } else {
-        let steps = opt(n, 4).map(|s| imp.static_ints(s, "Slice steps")).transpose()?.unwrap_or(vec![1]);
+        let steps = opt(n, 4).map(|s| imp.static_ints(s, "Slice steps")).transpose()?;
         let axes = opt(n, 3).map(|s| imp.static_ints(s, "Slice axes")).transpose()?;
         (imp.static_ints(req(n, 1)?, "Slice starts")?, imp.static_ints(req(n, 2)?, "Slice ends")?, axes, steps)
     };
-    if axes.is_some_and(|a| a != [0] && a != [-1]) {
-        return Err("only a Slice along axis 0 of a shape value is supported".into());
+    let count = starts.len();
+    let steps = steps.unwrap_or(vec![1; count]);
+    if ends.len() != count || steps.len() != count || axes.as_ref().is_some_and(|a| a.len() != count) {
+        return Err(format!("Slice has {count} starts, {} ends, {} steps and {:?} axes", ends.len(), steps.len(), axes));
     }
-    if starts.len() != 1 || ends.len() != 1 || steps != [1] {
-        return Err("only a unit-step 1-D Slice of a shape value is supported".into());
+    if let Some((v, false)) = imp.val(data)?.sym_ints() {
+        if count == 1 && axes.as_ref().is_none_or(|a| a == &[0] || a == &[-1]) && steps[0] > 0 {
+            return one(Val::Ints { v: slice_ints(&v, starts[0], ends[0], steps[0])?, scalar: false });
+        }
     }
-    one(Val::Ints { v: slice_ints(&v, starts[0], ends[0], 1)?, scalar: false })
+    let dims = imp.shape_of(data)?;
+    let rank = dims.len();
+    let axes: Vec<usize> = match axes {
+        Some(a) => a.iter().map(|&x| norm_axis(x, rank)).collect::<Result<_, _>>()?,
+        None => (0..count).collect(),
+    };
+    let mut op = Slice::default();
+    for (i, &axis) in axes.iter().enumerate() {
+        if op.axes.contains(&axis) {
+            return Err(format!("Slice axes {axes:?} repeat an axis"));
+        }
+        if steps[i] <= 0 {
+            return Err(format!("Slice step {} is not supported (only positive steps)", steps[i]));
+        }
+        let extent = dims[axis].known().ok_or_else(|| format!("Slice along the symbolic axis {axis}"))? as i64;
+        let clampi = |v: i64| (if v < 0 { v.saturating_add(extent) } else { v }).clamp(0, extent) as usize;
+        op.axes.push(axis);
+        op.starts.push(clampi(starts[i]));
+        op.ends.push(clampi(ends[i]));
+        op.steps.push(steps[i] as usize);
+    }
+    one(imp.add(&n.name, Op::Slice(op), &[data])?)
 }
 
 

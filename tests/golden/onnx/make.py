@@ -140,6 +140,14 @@ save("pool_nd", [
 save("reshape_allowzero_empty", [
     h.make_node("Reshape", ["x", "shape"], ["y"], "reshape", allowzero=1),
 ], [x([0, 3, 4])], [x(None, "y")], [i64("shape", [3, 4, 0])], opset=14)
+
+# A 1-D convolution (a 2-D one of height 1 between an unsqueeze and a squeeze), and a Slice
+# of a data tensor with a step.
+save("conv1d_slice", [
+    h.make_node("Conv", ["x", "w", "b"], ["c"], "conv1d", kernel_shape=[3], strides=[2], pads=[1, 1], dilations=[1]),
+    h.make_node("Slice", ["c", "starts", "ends", "axes", "steps"], ["y"], "slice"),
+], [x([1, 2, 10])], [x(None, "y")],
+    [w("w", 3, 2, 3), w("b", 3), i64("starts", [1]), i64("ends", [-1]), i64("axes", [2]), i64("steps", [2])], opset=13)
 rng = rng_old
 
 # Malformed settings are errors naming the node, never panics: Pad with more axes than pads,
