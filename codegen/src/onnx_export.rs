@@ -301,6 +301,7 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             inputs.push(konst("steps", Tensor::from_i64(vec![n], &v(&s.steps))));
             one("Slice", inputs, attrs)
         }
+        Op::Gather(g) => one("Gather", inputs, vec![int("axis", g.axis)]),
         Op::Pad(p) => {
             inputs.push(konst("pads", Tensor::from_i64(vec![p.pads.len()], &p.pads)));
             inputs.push(konst("value", scalar(p.value).cast(types[0].dtype)));

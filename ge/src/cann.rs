@@ -134,6 +134,7 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         | Op::Unsqueeze(_)
         | Op::Concat(_)
         | Op::Slice(_)
+        | Op::Gather(_)
         | Op::Pad(_)
         | Op::Softmax(_)
         | Op::SqueezeExcite(_)

@@ -64,10 +64,6 @@ SENETC_OPS = {
     "Identity", "Dropout", "Constant", "Cast", "Shape", "Gather", "Slice", "Split",
 }
 
-# Ops senetc reads only as shape arithmetic evaluated at import (their outputs feed
-# Reshape and friends); a test that applies them to a data tensor is out of scope.
-SHAPE_ONLY_OPS = {"Shape", "Gather"}
-
 # Float types the IR has and `senetc run` reads and writes as .npy.
 FLOATS = {TensorProto.FLOAT: "f32", TensorProto.FLOAT16: "f16", TensorProto.DOUBLE: "f64"}
 NP_OF = {"f16": np.float16, "f32": np.float32, "f64": np.float64}
@@ -113,10 +109,6 @@ def why_out_of_scope(case) -> str | None:
             return "training-mode Dropout or its mask output (senetc compiles for inference)"
         if n.op_type == "MaxPool" and len([o for o in n.output if o]) > 1:
             return "MaxPool's Indices output"
-        if n.op_type in SHAPE_ONLY_OPS and not shape_only_use(g, n):
-            return f"{n.op_type} on a data tensor (senetc reads it only as shape arithmetic)"
-    if any(elem(v) not in FLOATS for v in g.output):
-        return "non-float outputs"
     values = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     values.update({v.name: np.asarray(a) for v, a in zip(g.input, case.data_sets[0][0]) if not isinstance(a, TensorProto)})
     for n in g.node:
@@ -128,25 +120,6 @@ def why_out_of_scope(case) -> str | None:
 def feeds_only_settings(g, name) -> bool:
     uses = [(n, i) for n in g.node for i, x in enumerate(n.input) if x == name]
     return bool(uses) and all(i in SETTINGS.get(n.op_type, ()) for n, i in uses)
-
-
-def shape_only_use(g, node) -> bool:
-    """Whether a Shape/Gather/Slice works on a shape value: a Shape's output, or what came
-    from one through shape arithmetic (or a constant int tensor)."""
-    shapes = set()
-    ints = {i.name for i in g.initializer if i.data_type in (TensorProto.INT64, TensorProto.INT32)}
-    for n in g.node:
-        if n.op_type == "Shape":
-            shapes.update(n.output)
-        elif n.op_type == "Constant":
-            for a in n.attribute:
-                if a.name in ("value_int", "value_ints") or (a.name == "value" and a.t.data_type in (TensorProto.INT64, TensorProto.INT32)):
-                    ints.update(n.output)
-        elif n.input and n.input[0] in shapes | ints and n.op_type in {"Gather", "Slice", "Concat", "Unsqueeze", "Squeeze", "Cast", "Add", "Sub", "Mul", "Div", "Identity"}:
-            shapes.update(n.output)
-        if n is node:
-            return node.op_type == "Shape" or (bool(node.input) and node.input[0] in shapes | ints)
-    return False
 
 
 # ---- generating the cases in onnx's on-disk layout ----
@@ -438,20 +411,21 @@ def at_opset(model, v):
                 setting_to_attr(n, 1, "axes", "ReduceMean axes")
                 nonneg(n, "axes", rank_in)
             elif op == "Split":
-                nout = len(n.output)
                 if get(n, "num_outputs") is not None and v < 18:
                     k = get(n, "num_outputs").i
-                    extent = None
-                    inferred_split = [vi for vi in inferred.graph.value_info if vi.name in n.output] + [o for o in inferred.graph.output if o.name in n.output]
-                    sizes = {vi.name: vi.type.tensor_type.shape.dim for vi in inferred_split}
                     axis = get(n, "axis").i if get(n, "axis") else 0
-                    split = [int(sizes[o][axis].dim_value) for o in n.output]
+                    vis = [vi for vi in list(inferred.graph.input) + list(inferred.graph.value_info) if vi.name == n.input[0]]
+                    dims = vis[0].type.tensor_type.shape.dim if vis else []
+                    if not dims or not dims[axis].HasField("dim_value"):
+                        raise ValueError("Split num_outputs of an axis of unknown extent")
+                    extent = dims[axis].dim_value
+                    each = -(-extent // k)
+                    split = [max(0, min(each, extent - i * each)) for i in range(k)]
                     drop(n, "num_outputs")
                     name = f"{n.name or n.output[0]}_split"
                     g.initializer.append(numpy_helper.from_array(np.array(split, dtype=np.int64), name))
                     inits[name] = np.array(split)
                     n.input.append(name)
-                    del extent, k, nout
                 if v < 13:
                     setting_to_attr(n, 1, "split", "Split sizes")
                 nonneg(n, "axis", rank_in)

@@ -582,6 +582,7 @@ impl<'g> Lowerer<'g> {
                     self.push(&name, CannOp::PadV3, vec![xi, pt, cv], vec![o], attrs)
                 }
             }
+            Op::Gather(_) => return Err(self.unsupported(node, "gather is not lowered to Ascend (it runs on the CPU reference)")),
             Op::Slice(sl) => {
                 // StridedSliceD with begin/end/strides for every axis.
                 let xs = self.shape(ins[0]);

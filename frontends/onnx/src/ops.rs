@@ -549,15 +549,17 @@ fn shape(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     one(Val::Ints { v, scalar: false })
 }
 
+/// Gather: of a shape value along axis 0 (evaluated at import), or of a tensor (the IR's
+/// `gather`).
 fn gather(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let (data, idx) = (req(n, 0)?, req(n, 1)?);
-    let (Some((v, false)), Some((ix, scalar))) = (imp.val(data)?.sym_ints(), imp.val(idx)?.sym_ints()) else {
-        return Err("Gather is supported only on shape values computable at import".into());
-    };
-    if ai(n, "axis", 0) != 0 {
-        return Err("Gather on a shape value must use axis 0".into());
+    let axis = ai(n, "axis", 0);
+    if let (Some((v, false)), Some((ix, scalar))) = (imp.val(data)?.sym_ints(), imp.val(idx)?.sym_ints()) {
+        if axis == 0 || axis == -1 {
+            return one(Val::Ints { v: gather_ints(&v, &ix).map_err(|e| format!("Gather: {e}"))?, scalar });
+        }
     }
-    one(Val::Ints { v: gather_ints(&v, &ix).map_err(|e| format!("Gather: {e}"))?, scalar })
+    one(imp.add(&n.name, Op::Gather(Gather { axis }), &[data, idx])?)
 }
 
 /// A strided window: of a shape value (evaluated at import, so it can feed Reshape), or of

@@ -343,6 +343,8 @@ declare_ops! {
     Concat,
     /// A strided window along some axes.
     Slice,
+    /// Elements at integer indices along an axis.
+    Gather,
     /// Pad or crop borders.
     Pad,
     /// Normalised exponential along an axis.

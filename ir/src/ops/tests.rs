@@ -152,3 +152,16 @@ fn reshape_allowzero_of_an_empty_tensor() {
     assert!(Reshape { shape: vec![0, -1], allowzero: true }.output_shape(&Shape::known(&[0, 3])).is_err(), "-1 next to a 0 extent");
     assert_eq!(Reshape { shape: vec![0, 12], allowzero: false }.output_shape(&Shape::known(&[0, 3, 4])).unwrap(), Shape::known(&[0, 12]));
 }
+
+#[test]
+fn gather_takes_along_an_axis() {
+    let t = |dt, shape: &[usize]| TensorType::new(dt, Shape::known(shape));
+    let g = Gather { axis: 1 };
+    assert_eq!(g.infer(&[&t(DType::F32, &[2, 3]), &t(DType::I64, &[2, 2])]).unwrap()[0], t(DType::F32, &[2, 2, 2]));
+    assert!(g.infer(&[&t(DType::F32, &[2, 3]), &t(DType::F32, &[2])]).is_err(), "float indices");
+    let x = [0.0f32, 1.0, 2.0, 10.0, 11.0, 12.0];
+    assert_eq!(eval(&Op::Gather(g.clone()), &[(&x, &[2, 3]), (&[2.0, -3.0], &[2])], &[2, 2]), [2.0, 0.0, 12.0, 10.0]);
+    assert_eq!(eval(&Op::Gather(Gather { axis: 0 }), &[(&x, &[2, 3]), (&[1.0], &[])], &[3]), [10.0, 11.0, 12.0]);
+    let views = [View { data: &x, shape: &[2, 3] }, View { data: &[3.0], shape: &[1] }];
+    assert!(Op::Gather(g).eval(&views, &mut [0.0; 2], &[2, 1]).is_err(), "index 3 of extent 3");
+}

@@ -148,6 +148,11 @@ save("conv1d_slice", [
     h.make_node("Slice", ["c", "starts", "ends", "axes", "steps"], ["y"], "slice"),
 ], [x([1, 2, 10])], [x(None, "y")],
     [w("w", 3, 2, 3), w("b", 3), i64("starts", [1]), i64("ends", [-1]), i64("axes", [2]), i64("steps", [2])], opset=13)
+
+# Gather of a data tensor with constant 2-D indices (one negative).
+save("gather_data", [
+    h.make_node("Gather", ["x", "idx"], ["y"], "gather", axis=1),
+], [x([2, 5, 3])], [x(None, "y")], [i64("idx", [[0, 4], [-1, 1]])], opset=13)
 rng = rng_old
 
 # Malformed settings are errors naming the node, never panics: Pad with more axes than pads,
