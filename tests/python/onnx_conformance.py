@@ -99,8 +99,10 @@ def why_out_of_scope(case) -> str | None:
     if not types & set(FLOATS):
         return "integer-only (senetc compiles float models; its CPU reference holds integers in f32 and does not wrap)"
     odd = types - set(FLOATS) - INTS
+    if odd == {TensorProto.BFLOAT16}:
+        return "bfloat16 data (the IR has bf16, but .npy, what senetc run reads and writes, has none)"
     if odd:
-        names = sorted(TensorProto.DataType.Name(t) for t in odd)
+        names = sorted(TensorProto.DataType.Name(t) for t in odd - {TensorProto.BFLOAT16})
         return f"element types the IR does not have: {names}"
     for n in g.node:
         if n.op_type == "BatchNormalization" and any(a.name == "training_mode" and a.i for a in n.attribute):
