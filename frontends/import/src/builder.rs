@@ -362,6 +362,11 @@ impl Builder {
         self.add_outlets(node, op, &outs)
     }
 
+    /// Add a constant the importer made (named `name`, which binds no source weight).
+    pub fn add_const(&mut self, name: impl Into<String>, tensor: Tensor) -> Outlet {
+        self.g.add_const(name, tensor)
+    }
+
     /// Add an IR node on given outlets.
     pub fn add_outlets(&mut self, node: &str, op: Op, inputs: &[Outlet]) -> Result<Val, String> {
         let o = self.g.add(node, op, inputs).map_err(|e| match e {
