@@ -11,24 +11,7 @@ use senetc_codegen::cpu::CpuPlan;
 use senetc_codegen::CodegenError;
 use senetc_ir::ops::*;
 use senetc_ir::{DType, Dim, Graph, Op, Outlet, Shape, Tensor, TensorType};
-
-/// Deterministic pseudo-random values in [-scale, scale].
-fn vals(n: usize, seed: u32, scale: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s as f32 / u32::MAX as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
-}
-
-fn konst(g: &mut Graph, name: &str, shape: &[usize], seed: u32, scale: f32) -> Outlet {
-    let n = shape.iter().product();
-    g.add_const(name, Tensor::from_f32(shape.to_vec(), &vals(n, seed, scale)))
-}
+use common::{konst, vals};
 
 /// conv(+relu) → squeeze-excite (hard-sigmoid gate) → add_act(relu6) → batch norm →
 /// depthwise conv(+leaky relu) → clip → leaky relu → max pool → avg pool → silu → global

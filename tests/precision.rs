@@ -13,24 +13,7 @@ use senetc_ir::{DType, Graph, Op, Outlet, Shape, Tensor, TensorType};
 use senetc_passes::{PassManager, PassOptions, PrecisionMode, PrecisionOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Deterministic pseudo-random values in [-scale, scale].
-fn vals(n: usize, seed: u32, scale: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s as f32 / u32::MAX as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
-}
-
-fn konst(g: &mut Graph, name: &str, shape: &[usize], seed: u32, scale: f32) -> Outlet {
-    let n = shape.iter().product();
-    g.add_const(name, Tensor::from_f32(shape.to_vec(), &vals(n, seed, scale)))
-}
+use common::konst;
 
 fn filled(g: &mut Graph, name: &str, shape: &[usize], v: f32) -> Outlet {
     let n = shape.iter().product();

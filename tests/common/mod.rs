@@ -154,3 +154,22 @@ pub fn emit_json(g: &senetc_ir::Graph, opts: &senetc_codegen::ascend::AscendOpti
     senetc_codegen::ascend::emit_json(g, opts, &mut out)?;
     Ok(out)
 }
+
+/// Deterministic pseudo-random values in [-scale, scale].
+pub fn vals(n: usize, seed: u32, scale: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// A constant of that shape filled by [`vals`].
+pub fn konst(g: &mut senetc_ir::Graph, name: &str, shape: &[usize], seed: u32, scale: f32) -> senetc_ir::Outlet {
+    let n = shape.iter().product();
+    g.add_const(name, senetc_ir::Tensor::from_f32(shape.to_vec(), &vals(n, seed, scale)))
+}

@@ -207,12 +207,13 @@ fn identity_n(imp: &mut Imp, n: &N) -> Result<Vec<Val>, String> {
 
 // ---- convolutions ----
 
-fn conv2d(imp: &mut Imp, n: &N) -> Result<Vec<Val>, String> {
-    let (x, w) = (n.input(0)?, n.input(1)?);
+/// A TF convolution's filter, its input channel count and the IR conv of its layout, strides,
+/// dilations and (SAME or explicit) padding: what `Conv2D` and `DepthwiseConv2dNative` share.
+fn conv_op(imp: &Imp, n: &N, x: &str, w: &str, filter_form: &str) -> Result<(Tensor, Vec<usize>, usize, Conv), String> {
     let filter = tensor_of(imp, w).ok_or("the filter must be a constant (a variable or Const)")?;
     let fs = filter.shape().to_vec();
     if fs.len() != 4 {
-        return Err(format!("filter must be 4-D HWIO, got {fs:?}"));
+        return Err(format!("filter must be 4-D {filter_form}, got {fs:?}"));
     }
     let is_nhwc = nhwc(n)?;
     let xd = dims(imp, x)?;
@@ -221,14 +222,21 @@ fn conv2d(imp: &mut Imp, n: &N) -> Result<Vec<Val>, String> {
     }
     let (c, hw) = if is_nhwc { (&xd[3], [&xd[1], &xd[2]]) } else { (&xd[1], [&xd[2], &xd[3]]) };
     let c = known(c, "the channel count")?;
+    let hw = [known(hw[0], "height")?, known(hw[1], "width")?];
+    let (s, d) = (spatial(n, "strides", is_nhwc)?, spatial(n, "dilations", is_nhwc)?);
+    let pads = pads(n, hw, [fs[0], fs[1]], s, d, is_nhwc)?;
+    let format = if is_nhwc { DataFormat::Nhwc } else { DataFormat::Nchw };
+    let op = Conv { strides: s.to_vec(), dilations: d.to_vec(), pads, format, ..Conv::default() };
+    Ok((filter, fs, c, op))
+}
+
+fn conv2d(imp: &mut Imp, n: &N) -> Result<Vec<Val>, String> {
+    let (x, w) = (n.input(0)?, n.input(1)?);
+    let (_, fs, c, op) = conv_op(imp, n, x, w, "HWIO")?;
     if fs[2] == 0 || c % fs[2] != 0 {
         return Err(format!("{c} input channels do not split into groups of {}", fs[2]));
     }
-    let hw = [known(hw[0], "height")?, known(hw[1], "width")?];
-    let (s, d) = (spatial(n, "strides", is_nhwc)?, spatial(n, "dilations", is_nhwc)?);
-    let p = pads(n, hw, [fs[0], fs[1]], s, d, is_nhwc)?;
-    let op = Conv { strides: s.to_vec(), dilations: d.to_vec(), pads: p, group: c / fs[2], format: if is_nhwc { DataFormat::Nhwc } else { DataFormat::Nchw }, ..Conv::default() };
-    conv_with_filter(imp, n, x, w, op)
+    conv_with_filter(imp, n, x, w, Conv { group: c / fs[2], ..op })
 }
 
 /// `conv(x, transpose(filter, [3,2,0,1]))`: the HWIO filter as OIHW, which the layout pass
@@ -244,31 +252,16 @@ fn conv_with_filter(imp: &mut Imp, n: &N, x: &str, w: &str, op: Conv) -> Result<
 
 fn depthwise(imp: &mut Imp, n: &N) -> Result<Vec<Val>, String> {
     let (x, w) = (n.input(0)?, n.input(1)?);
-    let filter = tensor_of(imp, w).ok_or("the filter must be a constant (a variable or Const)")?;
-    let fs = filter.shape().to_vec();
-    if fs.len() != 4 {
-        return Err(format!("depthwise filter must be 4-D [kh,kw,C,M], got {fs:?}"));
-    }
-    let is_nhwc = nhwc(n)?;
-    let xd = dims(imp, x)?;
-    if xd.len() != 4 {
-        return Err(format!("input must be 4-D, got rank {}", xd.len()));
-    }
-    let (c, hw) = if is_nhwc { (&xd[3], [&xd[1], &xd[2]]) } else { (&xd[1], [&xd[2], &xd[3]]) };
-    let c = known(c, "the channel count")?;
+    let (filter, fs, c, op) = conv_op(imp, n, x, w, "[kh,kw,C,M]")?;
     if c != fs[2] {
         return Err(format!("filter {fs:?} for {c} channels"));
     }
-    let hw = [known(hw[0], "height")?, known(hw[1], "width")?];
-    let (s, d) = (spatial(n, "strides", is_nhwc)?, spatial(n, "dilations", is_nhwc)?);
-    let p = pads(n, hw, [fs[0], fs[1]], s, d, is_nhwc)?;
     // [kh,kw,C,M] -> [kh,kw,1,C*M]: output channel c*M+m, as TensorFlow orders them.
     let wname = imp.b.val(w).ok().and_then(|v| if let Val::Const { name, .. } = v { Some(name.clone()) } else { None }).unwrap_or_default();
     let reshaped = filter.reshaped(vec![fs[0], fs[1], 1, fs[2] * fs[3]]).map_err(|e| e.to_string())?;
     let rname = format!("{}/depthwise_hwio", n.name());
     imp.b.define(rname.clone(), Val::constant(reshaped, if wname.is_empty() { String::new() } else { format!("{wname}:hwio") }));
-    let op = Conv { strides: s.to_vec(), dilations: d.to_vec(), pads: p, group: c, format: if is_nhwc { DataFormat::Nhwc } else { DataFormat::Nchw }, ..Conv::default() };
-    conv_with_filter(imp, n, x, &rname, op)
+    conv_with_filter(imp, n, x, &rname, Conv { group: c, ..op })
 }
 
 fn fused_bn(imp: &mut Imp, n: &N) -> Result<Vec<Val>, String> {
