@@ -8,7 +8,10 @@ For each model, interleaved --runs times (so load changes hit every tool alike):
   onnx     senetc compile MODEL --emit onnx -o OUT.onnx
   om       senetc compile MODEL --target ascend910 -o OUT.om
 
-Each is one whole process: wall time and that process's own peak RSS (os.wait4). onnxruntime's
+Each is one whole process: wall time and that process's own peak RSS (os.wait4). Outputs are
+deleted before every run, so each tool writes a new file: replacing an existing one costs an
+extra flush on ext4 (its auto_da_alloc heuristic starts writeback of the new file at the rename
+or truncation), for every tool alike, that is the disk's cost and not the compiler's. onnxruntime's
 process also reports the time of the session creation alone (its Python start-up and
 `import onnxruntime` excluded), printed as `ort in-process`. The medians are printed with the
 ratios senetc/ort (time; below 1 means senetc is faster) and peak RSS / model file size.
@@ -43,8 +46,10 @@ print(f"session_s={time.perf_counter() - t}")
 """
 
 
-def run(cmd):
-    """Wall seconds, peak RSS bytes and stdout of one process."""
+def run(cmd, output):
+    """Wall seconds, peak RSS bytes and stdout of one process that writes `output`."""
+    if os.path.exists(output):
+        os.remove(output)
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = p.stdout.read(), p.stderr.read()
@@ -76,18 +81,19 @@ def main():
     print(f"load average before: {' '.join(load())}")
     for model in models:
         size = os.path.getsize(model)
+        outputs = {k: os.path.join(out, f) for k, f in (("ort", "ort.onnx"), ("onnx", "senetc.onnx"), ("om", "senetc.om"))}
         tools = {
-            "ort": [a.python, "-c", ORT_SCRIPT, model, os.path.join(out, "ort.onnx")],
-            "onnx": [a.senetc, "compile", model, "--emit", "onnx", "-o", os.path.join(out, "senetc.onnx"), "--quiet"],
-            "om": [a.senetc, "compile", model, "--target", "ascend910", "-o", os.path.join(out, "senetc.om"), "--quiet"],
+            "ort": [a.python, "-c", ORT_SCRIPT, model, outputs["ort"]],
+            "onnx": [a.senetc, "compile", model, "--emit", "onnx", "-o", outputs["onnx"], "--quiet"],
+            "om": [a.senetc, "compile", model, "--target", "ascend910", "-o", outputs["om"], "--quiet"],
         }
-        for cmd in tools.values():
-            run(cmd)  # warm the page cache: the goal is about compiling, not the disk
+        for k, cmd in tools.items():
+            run(cmd, outputs[k])  # warm the page cache: the goal is about compiling, not the disk
         samples = {k: [] for k in tools}
         ort_session = []
         for _ in range(a.runs):
             for k, cmd in tools.items():
-                wall, rss, stdout = run(cmd)
+                wall, rss, stdout = run(cmd, outputs[k])
                 samples[k].append((wall, rss))
                 if k == "ort":
                     ort_session.append(float(stdout.strip().rsplit("session_s=", 1)[1]))
@@ -114,6 +120,9 @@ def main():
             print(f"senet154: {worst_s:.2f} s (goal 1.5), {worst_mb:.0f} MB (goal 700)")
         results.append(row)
     print(f"\nload average after: {' '.join(load())}")
+    for f in os.listdir(out):
+        os.remove(os.path.join(out, f))
+    os.rmdir(out)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(dict(load=load(), results=results), f, indent=1)
