@@ -107,36 +107,54 @@ pub fn from_nc1hwc0(bytes: &[u8], s: &[usize], esize: usize) -> Vec<u8> {
     relayout::<Nc1hwc0>(bytes, s, esize, s.iter().product(), false)
 }
 
-/// Re-lay out an NCHW filter as FRACTAL_Z. Every weight of a conv net goes through here, so
-/// the bytes are written in output order, 16 channels at a time (contiguous in the source
-/// for 1x1 filters).
+/// Re-lay out an NCHW filter as FRACTAL_Z.
 pub fn to_fractal_z(bytes: &[u8], s: &[usize], esize: usize) -> Vec<u8> {
-    let total: usize = fractal_z_shape(s).iter().product();
-    match esize {
-        2 => fractal_z_blocks::<2>(bytes, s, total),
-        4 => fractal_z_blocks::<4>(bytes, s, total),
-        _ => relayout::<FractalZ>(bytes, s, esize, total, true),
-    }
+    let mut out = Vec::with_capacity(fractal_z_shape(s).iter().product::<usize>() * esize);
+    write_fractal_z(bytes, s, esize, &mut out).expect("writing to a Vec does not fail");
+    out
 }
 
-/// [`to_fractal_z`] for `E`-byte elements: the output is one C0 block per
+/// [`to_fractal_z`] streamed into `out` through a small buffer, for writers that need the
+/// bytes once: every conv weight of a model goes through here, so no whole re-laid-out copy is
+/// made. The bytes are made in output order, 16 channels at a time (contiguous in the source
+/// for 1x1 filters). Returns the number of bytes written.
+pub fn write_fractal_z(bytes: &[u8], s: &[usize], esize: usize, out: &mut dyn std::io::Write) -> std::io::Result<usize> {
+    let total: usize = fractal_z_shape(s).iter().product::<usize>() * esize;
+    match esize {
+        2 => fractal_z_blocks::<2>(bytes, s, out)?,
+        4 => fractal_z_blocks::<4>(bytes, s, out)?,
+        _ => out.write_all(&relayout::<FractalZ>(bytes, s, esize, total / esize, true))?,
+    }
+    Ok(total)
+}
+
+/// Blocks gathered before they are passed on.
+const STAGE_BLOCKS: usize = 2048;
+
+/// [`write_fractal_z`] for `E`-byte elements: the output is one C0 block per
 /// (row = c1*H*W + h*W + w, n = n1*N0 + n0), in that order.
-fn fractal_z_blocks<const E: usize>(bytes: &[u8], s: &[usize], total: usize) -> Vec<u8> {
+fn fractal_z_blocks<const E: usize>(bytes: &[u8], s: &[usize], out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let (n, c, hw) = (s[0], s[1], s[2] * s[3]);
-    let mut out = vec![0u8; total * E];
-    let mut blocks = out.chunks_exact_mut(C0 * E);
+    let mut stage = vec![0u8; STAGE_BLOCKS * C0 * E];
+    let mut used = 0;
     for cb in 0..c.div_ceil(C0) {
         let lanes = (c - cb * C0).min(C0);
         for k in 0..hw {
             for ni in 0..n.div_ceil(C0) * C0 {
-                let Some(block) = blocks.next() else { return out };
-                if ni >= n {
-                    continue;
+                if used == stage.len() {
+                    out.write_all(&stage)?;
+                    used = 0;
                 }
+                let block = &mut stage[used..used + C0 * E];
+                used += C0 * E;
                 let first = (ni * c + cb * C0) * hw + k;
-                if hw == 1 {
-                    block[..lanes * E].copy_from_slice(&bytes[first * E..(first + lanes) * E]);
+                if ni >= n {
+                    block.fill(0);
+                } else if hw == 1 && lanes == C0 {
+                    // A constant-size copy, which compiles to a few vector moves.
+                    block.copy_from_slice(&bytes[first * E..first * E + C0 * E]);
                 } else {
+                    block.fill(0);
                     for c0 in 0..lanes {
                         move_elem::<E>(block, c0, bytes, first + c0 * hw);
                     }
@@ -144,7 +162,7 @@ fn fractal_z_blocks<const E: usize>(bytes: &[u8], s: &[usize], total: usize) -> 
             }
         }
     }
-    out
+    out.write_all(&stage[..used])
 }
 
 /// FRACTAL_Z bytes back to the NCHW filter of shape `s`.

@@ -172,9 +172,16 @@ impl Tensor {
                 let mut out = vec![0u8; src.len() * 2];
                 // `half`'s slice conversions round exactly as its `from_f32` does, with
                 // vector instructions where the CPU has them; they need aligned output.
+                // Chunks convert in parallel: each element on its own, so any split gives the same bytes.
+                use half::slice::HalfFloatSliceExt;
+                use rayon::prelude::*;
+                const CHUNK: usize = 1 << 16;
                 match bytemuck::try_cast_slice_mut::<u8, u16>(&mut out) {
-                    Ok(o) if dtype == DType::F16 => half::slice::HalfFloatSliceExt::convert_from_f32_slice(bytemuck::cast_slice_mut::<u16, half::f16>(o), &src),
-                    Ok(o) => half::slice::HalfFloatSliceExt::convert_from_f32_slice(bytemuck::cast_slice_mut::<u16, half::bf16>(o), &src),
+                    Ok(o) if dtype == DType::F16 => bytemuck::cast_slice_mut::<u16, half::f16>(o)
+                        .par_chunks_mut(CHUNK)
+                        .zip(src.par_chunks(CHUNK))
+                        .for_each(|(o, s)| o.convert_from_f32_slice(s)),
+                    Ok(o) => bytemuck::cast_slice_mut::<u16, half::bf16>(o).par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(o, s)| o.convert_from_f32_slice(s)),
                     Err(_) => {
                         for (d, &v) in out.chunks_exact_mut(2).zip(src.iter()) {
                             let b = if dtype == DType::F16 { half::f16::from_f32(v).to_le_bytes() } else { half::bf16::from_f32(v).to_le_bytes() };

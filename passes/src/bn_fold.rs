@@ -154,20 +154,30 @@ fn gemm_out_features(g: &Graph, id: NodeId, m: &Gemm) -> Option<usize> {
 
 /// The f32 weights `w` (little-endian bytes, any alignment: a window of a mapped file) with
 /// output channel `o` multiplied by `scale[o]`, where `o` owns a row of `w` (OIHW, [out,in])
-/// or, if not `rows_are_outputs`, a column ([in,out]). One pass, into one new buffer.
+/// or, if not `rows_are_outputs`, a column ([in,out]). Each row is copied once into the new
+/// buffer (aligned, unlike the file's) and scaled there, a loop the compiler vectorizes; rows
+/// go in parallel (each element on its own, so the bytes do not depend on the split).
 fn scale_outputs(w: &[u8], scale: &[f32], rows_are_outputs: bool) -> Vec<u8> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
     let mut out = vec![0u8; w.len()];
     let c = scale.len().max(1);
-    if rows_are_outputs {
-        let row = (w.len() / c).max(4);
-        for ((d, x), &k) in out.chunks_exact_mut(row).zip(w.chunks_exact(row)).zip(scale) {
-            for (d, x) in d.chunks_exact_mut(4).zip(x.chunks_exact(4)) {
-                d.copy_from_slice(&(f32::from_le_bytes([x[0], x[1], x[2], x[3]]) * k).to_le_bytes());
+    let row = if rows_are_outputs { (w.len() / 4 / c).max(1) } else { c };
+    let rows = (CHUNK / row).max(1);
+    match bytemuck::try_cast_slice_mut::<u8, f32>(&mut out) {
+        Ok(v) => v.par_chunks_mut(row).with_min_len(rows).zip(w.par_chunks(row * 4)).enumerate().for_each(|(i, (r, src))| {
+            bytemuck::cast_slice_mut::<f32, u8>(r).copy_from_slice(src);
+            if rows_are_outputs {
+                let k = scale[i];
+                r.iter_mut().for_each(|x| *x *= k);
+            } else {
+                r.iter_mut().zip(scale).for_each(|(x, &k)| *x *= k);
             }
-        }
-    } else {
-        for (d, x) in out.chunks_exact_mut(4 * c).zip(w.chunks_exact(4 * c)) {
-            for ((d, x), &k) in d.chunks_exact_mut(4).zip(x.chunks_exact(4)).zip(scale) {
+        }),
+        // The allocator aligns every non-empty buffer; this is the portable fallback.
+        Err(_) => {
+            for (i, (d, x)) in out.chunks_exact_mut(4).zip(w.chunks_exact(4)).enumerate() {
+                let k = if rows_are_outputs { scale[i / row] } else { scale[i % c] };
                 d.copy_from_slice(&(f32::from_le_bytes([x[0], x[1], x[2], x[3]]) * k).to_le_bytes());
             }
         }

@@ -48,6 +48,22 @@ impl Weight {
     }
 }
 
+impl Weight {
+    /// Write the runtime bytes to `out` (what [`Weight::bytes`] gives, without a whole
+    /// re-laid-out copy for FRACTAL_Z filters); returns how many were written.
+    pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<usize> {
+        let t = self.source.cast(self.desc.dtype);
+        match self.desc.format {
+            Format::FractalZ => layout::write_fractal_z(t.bytes(), t.shape(), self.desc.dtype.size(), out),
+            _ => {
+                let b = self.bytes();
+                out.write_all(&b)?;
+                Ok(b.len())
+            }
+        }
+    }
+}
+
 /// A tensor as the owner of the bytes it points into (cloning a tensor shares its buffer).
 struct Shared(Tensor);
 
@@ -108,6 +124,9 @@ mod tests {
         let want = layout::to_fractal_z(t.cast(DType::F16).bytes(), t.shape(), 2);
         assert_eq!(w.len(), want.len());
         assert_eq!(&w.bytes()[..], &want[..]);
+        let mut streamed = Vec::new();
+        assert_eq!(w.write(&mut streamed).unwrap(), want.len());
+        assert_eq!(streamed, want);
     }
 
     #[test]
