@@ -15,7 +15,8 @@
 //!
 //! Everything is streamed: sizes are known before any byte is written (the ModelDef's
 //! encoded length, the weights' [`Placement`]), MODEL_DEF is encoded straight into the
-//! writer, and each weight goes to it from its source buffer or its one converted copy.
+//! writer, and each weight goes to it from its source buffer, its one converted copy, or (a
+//! FRACTAL_Z filter) re-laid out on the way.
 
 use super::assign::GeOp;
 use super::stream::StreamBuf;

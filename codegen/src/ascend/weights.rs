@@ -2,7 +2,8 @@
 //! at run time (element type, format) but converts nothing: a [`Weight`] is the source tensor
 //! (a view of the IR's shared, possibly memory-mapped buffer) plus those decisions. Its bytes
 //! are made once, by the writer that needs them: a weight that needs no conversion is the
-//! source's own bytes; one that needs a cast or a re-layout is converted into one temporary.
+//! source's own bytes; one that needs a cast or an NC1HWC0 re-layout is converted into one
+//! temporary; a FRACTAL_Z filter is re-laid out on its way into the file ([`Weight::write`]).
 //! [`Placement`] lays the weights out in an OM's WEIGHTS_DATA from their sizes alone.
 
 use bytes::Bytes;
@@ -46,9 +47,7 @@ impl Weight {
             Format::Nchw | Format::Nhwc | Format::Nd => Bytes::from_owner(Shared(t)),
         }
     }
-}
 
-impl Weight {
     /// Write the runtime bytes to `out` (what [`Weight::bytes`] gives, without a whole
     /// re-laid-out copy for FRACTAL_Z filters); returns how many were written.
     pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<usize> {
