@@ -19,10 +19,12 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> Resu
     let tmp = temp_path(path);
     let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", path.display()))?;
     let mut out = BufWriter::new(file);
+    // No fsync: the rename makes the file appear whole or not at all to every other process,
+    // which is what a failed compile needs. Surviving a crash of the machine is left to the
+    // OS, as compilers and linkers leave it (an fsync of a 460 MB model costs about a second).
     let result = write(&mut out).and_then(|()| {
         (|| -> std::io::Result<()> {
-            let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
+            out.into_inner().map_err(|e| e.into_error())?;
             std::fs::rename(&tmp, path)
         })()
         .with_context(|| format!("writing {}", path.display()))

@@ -59,7 +59,11 @@ fn batched(x: &Tensor, n: usize) -> Tensor {
 /// beside the checkpoint.
 fn effnet_train_ckpt() -> PathBuf {
     let src = tf("efficientnet_b0_narrow/train_ckpt");
-    let dir = std::env::temp_dir().join(format!("senetc-tf-effnet-{}", std::process::id()));
+    // One folder per call: tests run in parallel, and one copying into a folder another is
+    // reading would truncate the checkpoint under it.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("senetc-tf-effnet-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for e in std::fs::read_dir(&src).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();

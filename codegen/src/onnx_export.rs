@@ -13,6 +13,7 @@ use protobuf::{EnumOrUnknown, MessageField};
 use senetc_ir::ops::{AutoPad, DataFormat, FusedAct};
 use senetc_ir::{DType, Dim, Graph, Op, Outlet, Tensor, TensorType};
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
 
 /// The opset written (a model with a dilated average pool needs opset 19: see [`opset_of`]).
 pub const OPSET: i64 = 17;
@@ -31,14 +32,89 @@ pub fn opset_of(g: &Graph) -> i64 {
 /// The domain of the model-local functions that fused ops export as.
 pub const FUNCTION_DOMAIN: &str = "senetc";
 
-/// Serialize `g` as an ONNX model.
+/// Serialize `g` as an ONNX model in memory (see [`write`]).
 pub fn export(g: &Graph) -> Result<Vec<u8>, CodegenError> {
-    Ok(to_model(g)?.write_to_bytes().map_err(|e| senetc_ir::IrError::Graph(format!("protobuf: {e}")))?)
+    let mut out = Vec::new();
+    write(g, &mut out)?;
+    Ok(out)
 }
 
-/// Build the ONNX ModelProto of `g`.
-pub fn to_model(g: &Graph) -> Result<ModelProto, CodegenError> {
-    let mut x = Exporter { g, graph: GraphProto::new(), names: HashMap::new(), used: HashSet::new(), functions: Vec::new() };
+/// Write `g` as an ONNX model to `out`. The message is built without the initializers'
+/// bytes; each weight then goes to `out` once, from the IR's own (possibly memory-mapped)
+/// buffer. The bytes are those rust-protobuf writes for the whole message: it writes fields
+/// in declaration order, so a message is the concatenation of its fields declared before a
+/// large field, that field, and those declared after it.
+pub fn write(g: &Graph, out: &mut dyn Write) -> Result<(), CodegenError> {
+    let (mut m, weights) = build(g)?;
+    // ModelProto: ir_version .. doc_string, graph (7), metadata_props, training_info, functions.
+    let mut graph = m.graph.take().unwrap_or_default();
+    let model_tail = ModelProto {
+        metadata_props: std::mem::take(&mut m.metadata_props),
+        training_info: std::mem::take(&mut m.training_info),
+        functions: std::mem::take(&mut m.functions),
+        ..Default::default()
+    };
+    // GraphProto: node, name, initializer (5), then everything else.
+    let graph_head = GraphProto { node: std::mem::take(&mut graph.node), name: std::mem::take(&mut graph.name), ..Default::default() };
+    let initializers = std::mem::take(&mut graph.initializer);
+    // TensorProto: dims .. doc_string, raw_data (9); the initializers set nothing after it.
+    let tensors = initializers
+        .iter()
+        .zip(&weights)
+        .map(|(t, w)| {
+            let head = encode(t)?;
+            let raw = w.bytes().len();
+            let len = head.len() + if raw == 0 { 0 } else { 1 + varint_len(raw as u64) + raw };
+            Ok((head, len))
+        })
+        .collect::<Result<Vec<_>, CodegenError>>()?;
+    let (model_head, model_tail, graph_head, graph_tail) = (encode(&m)?, encode(&model_tail)?, encode(&graph_head)?, encode(&graph)?);
+    let graph_len = graph_head.len() + tensors.iter().map(|(_, len)| 1 + varint_len(*len as u64) + len).sum::<usize>() + graph_tail.len();
+    out.write_all(&model_head)?;
+    write_key(out, 7, graph_len)?;
+    out.write_all(&graph_head)?;
+    for ((head, len), w) in tensors.iter().zip(&weights) {
+        write_key(out, 5, *len)?;
+        out.write_all(head)?;
+        let raw = w.bytes();
+        if !raw.is_empty() {
+            write_key(out, 9, raw.len())?;
+            out.write_all(raw)?;
+        }
+    }
+    out.write_all(&graph_tail)?;
+    out.write_all(&model_tail)?;
+    Ok(())
+}
+
+fn encode<M: Message>(m: &M) -> Result<Vec<u8>, CodegenError> {
+    Ok(m.write_to_bytes().map_err(|e| senetc_ir::IrError::Graph(format!("protobuf: {e}")))?)
+}
+
+/// The key of length-delimited field `field` and its length.
+fn write_key(out: &mut dyn Write, field: u32, len: usize) -> std::io::Result<()> {
+    let mut b = Vec::with_capacity(11);
+    put_varint(&mut b, u64::from(field << 3 | 2));
+    put_varint(&mut b, len as u64);
+    out.write_all(&b)
+}
+
+fn put_varint(b: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        b.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    b.push(v as u8);
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - v.max(1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The ONNX ModelProto of `g`, its initializers without their bytes, and the tensor of each
+/// initializer, in order.
+fn build(g: &Graph) -> Result<(ModelProto, Vec<Tensor>), CodegenError> {
+    let mut x = Exporter { g, graph: GraphProto::new(), weights: Vec::new(), names: HashMap::new(), used: HashSet::new(), functions: Vec::new() };
     x.graph.name = if g.name.is_empty() { "senetc".into() } else { g.name.clone() };
     let order = g.order();
     // Graph inputs and outputs keep their names; other values get unique ones.
@@ -63,7 +139,7 @@ pub fn to_model(g: &Graph) -> Result<ModelProto, CodegenError> {
             Op::Const(c) => {
                 let o = Outlet::new(id);
                 let name = x.fresh(o, &c.name);
-                x.graph.initializer.push(tensor_proto(&name, &c.tensor));
+                x.initializer(name, c.tensor.clone());
             }
             op => x.node(id, op)?,
         }
@@ -86,12 +162,14 @@ pub fn to_model(g: &Graph) -> Result<ModelProto, CodegenError> {
     }
     m.functions = x.functions;
     m.graph = MessageField::some(x.graph);
-    Ok(m)
+    Ok((m, x.weights))
 }
 
 struct Exporter<'g> {
     g: &'g Graph,
     graph: GraphProto,
+    /// The tensor of each of `graph.initializer`, whose `raw_data` stays empty.
+    weights: Vec<Tensor>,
     names: HashMap<Outlet, String>,
     used: HashSet<String>,
     functions: Vec<FunctionProto>,
@@ -126,8 +204,14 @@ impl Exporter<'_> {
             name = format!("{hint}_{k}");
             k += 1;
         }
-        self.graph.initializer.push(tensor_proto(&name, &t));
+        self.initializer(name.clone(), t);
         name
+    }
+
+    /// Add initializer `name` holding `t`.
+    fn initializer(&mut self, name: String, t: Tensor) {
+        self.graph.initializer.push(TensorProto { name, dims: dims(&t), data_type: onnx_code(t.dtype()), ..Default::default() });
+        self.weights.push(t);
     }
 
     fn node(&mut self, id: senetc_ir::NodeId, op: &Op) -> Result<(), CodegenError> {
@@ -483,10 +567,14 @@ pub fn onnx_code(d: DType) -> i32 {
     }
 }
 
+fn dims(t: &Tensor) -> Vec<i64> {
+    t.shape().iter().map(|&d| d as i64).collect()
+}
+
 fn tensor_proto(name: &str, t: &Tensor) -> TensorProto {
     TensorProto {
         name: name.into(),
-        dims: t.shape().iter().map(|&d| d as i64).collect(),
+        dims: dims(t),
         data_type: onnx_code(t.dtype()),
         raw_data: t.bytes().to_vec(),
         ..Default::default()

@@ -76,7 +76,7 @@ pub fn emit_kind(target: &dyn Target, name: &str) -> Option<EmitKind> {
 fn emit_graph(g: &Graph, kind: &EmitKind, out: &mut dyn Write) -> Result<bool, CodegenError> {
     match kind.name {
         "ir" => out.write_all(senetc_ir::text::print(g).as_bytes())?,
-        "onnx" => out.write_all(&crate::onnx_export::export(g)?)?,
+        "onnx" => crate::onnx_export::write(g, out)?,
         _ => return Ok(false),
     }
     Ok(true)

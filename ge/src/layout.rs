@@ -27,32 +27,24 @@ pub fn fractal_z_shape(s: &[usize]) -> Vec<usize> {
     vec![s[1].div_ceil(C0) * s[2] * s[3], s[0].div_ceil(C0), C0, C0]
 }
 
-/// Visit every (NCHW element index, runtime element index) pair of an NC1HWC0 layout.
-fn nc1hwc0_pairs(s: &[usize], mut f: impl FnMut(usize, usize)) {
-    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
-    let c1 = c.div_ceil(C0);
-    for ni in 0..n {
-        for ci in 0..c {
-            for hw in 0..h * w {
-                let src = (ni * c + ci) * h * w + hw;
-                let dst = (((ni * c1 + ci / C0) * h * w) + hw) * C0 + ci % C0;
-                f(src, dst);
-            }
-        }
-    }
+/// A runtime layout, as the (NCHW element index, runtime element index) pairs it maps.
+trait Layout {
+    /// Visit every pair of a tensor of origin shape `s`.
+    fn pairs(s: &[usize], f: impl FnMut(usize, usize));
 }
 
-/// Visit every (NCHW element index, runtime element index) pair of a FRACTAL_Z layout.
-fn fractal_z_pairs(s: &[usize], mut f: impl FnMut(usize, usize)) {
-    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
-    let n1 = n.div_ceil(C0);
-    for ni in 0..n {
-        for ci in 0..c {
-            for hi in 0..h {
-                for wi in 0..w {
-                    let src = ((ni * c + ci) * h + hi) * w + wi;
-                    let row = ((ci / C0) * h + hi) * w + wi;
-                    let dst = ((row * n1 + ni / C0) * C0 + ni % C0) * C0 + ci % C0;
+/// NC1HWC0.
+struct Nc1hwc0;
+
+impl Layout for Nc1hwc0 {
+    fn pairs(s: &[usize], mut f: impl FnMut(usize, usize)) {
+        let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
+        let c1 = c.div_ceil(C0);
+        for ni in 0..n {
+            for ci in 0..c {
+                for hw in 0..h * w {
+                    let src = (ni * c + ci) * h * w + hw;
+                    let dst = (((ni * c1 + ci / C0) * h * w) + hw) * C0 + ci % C0;
                     f(src, dst);
                 }
             }
@@ -60,38 +52,122 @@ fn fractal_z_pairs(s: &[usize], mut f: impl FnMut(usize, usize)) {
     }
 }
 
-fn scatter(bytes: &[u8], esize: usize, total: usize, pairs: impl FnOnce(&mut dyn FnMut(usize, usize))) -> Vec<u8> {
-    let mut out = vec![0u8; total * esize];
-    pairs(&mut |src, dst| out[dst * esize..(dst + 1) * esize].copy_from_slice(&bytes[src * esize..(src + 1) * esize]));
-    out
+/// FRACTAL_Z.
+struct FractalZ;
+
+impl Layout for FractalZ {
+    fn pairs(s: &[usize], mut f: impl FnMut(usize, usize)) {
+        let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
+        let n1 = n.div_ceil(C0);
+        for ni in 0..n {
+            for ci in 0..c {
+                for hi in 0..h {
+                    for wi in 0..w {
+                        let src = ((ni * c + ci) * h + hi) * w + wi;
+                        let row = ((ci / C0) * h + hi) * w + wi;
+                        let dst = ((row * n1 + ni / C0) * C0 + ni % C0) * C0 + ci % C0;
+                        f(src, dst);
+                    }
+                }
+            }
+        }
+    }
 }
 
-fn gather(bytes: &[u8], esize: usize, total: usize, pairs: impl FnOnce(&mut dyn FnMut(usize, usize))) -> Vec<u8> {
+/// Copy element `from` of `src` to element `to` of `dst`, elements of `E` bytes.
+#[inline(always)]
+fn move_elem<const E: usize>(dst: &mut [u8], to: usize, src: &[u8], from: usize) {
+    dst[to * E..to * E + E].copy_from_slice(&src[from * E..from * E + E]);
+}
+
+/// Every pair's element moved from `bytes` into a zeroed buffer of `total` elements: from the
+/// pair's first index to its second (`to_runtime`) or back. Generic over the layout and
+/// specialized for 2- and 4-byte elements, so each move is one load and one store.
+fn relayout<L: Layout>(bytes: &[u8], s: &[usize], esize: usize, total: usize, to_runtime: bool) -> Vec<u8> {
     let mut out = vec![0u8; total * esize];
-    pairs(&mut |src, dst| out[src * esize..(src + 1) * esize].copy_from_slice(&bytes[dst * esize..(dst + 1) * esize]));
+    let o = &mut out;
+    match (esize, to_runtime) {
+        (2, true) => L::pairs(s, |a, b| move_elem::<2>(o, b, bytes, a)),
+        (2, false) => L::pairs(s, |a, b| move_elem::<2>(o, a, bytes, b)),
+        (4, true) => L::pairs(s, |a, b| move_elem::<4>(o, b, bytes, a)),
+        (4, false) => L::pairs(s, |a, b| move_elem::<4>(o, a, bytes, b)),
+        (e, true) => L::pairs(s, |a, b| o[b * e..(b + 1) * e].copy_from_slice(&bytes[a * e..(a + 1) * e])),
+        (e, false) => L::pairs(s, |a, b| o[a * e..(a + 1) * e].copy_from_slice(&bytes[b * e..(b + 1) * e])),
+    }
     out
 }
 
 /// Re-lay out NCHW bytes (elements of `esize` bytes, shape `s`) as NC1HWC0.
 pub fn to_nc1hwc0(bytes: &[u8], s: &[usize], esize: usize) -> Vec<u8> {
-    let total = nc1hwc0_shape(s).iter().product();
-    scatter(bytes, esize, total, |f| nc1hwc0_pairs(s, f))
+    relayout::<Nc1hwc0>(bytes, s, esize, nc1hwc0_shape(s).iter().product(), true)
 }
 
 /// NC1HWC0 bytes back to NCHW of shape `s` (the caller checked the byte count).
 pub fn from_nc1hwc0(bytes: &[u8], s: &[usize], esize: usize) -> Vec<u8> {
-    gather(bytes, esize, s.iter().product(), |f| nc1hwc0_pairs(s, f))
+    relayout::<Nc1hwc0>(bytes, s, esize, s.iter().product(), false)
 }
 
 /// Re-lay out an NCHW filter as FRACTAL_Z.
 pub fn to_fractal_z(bytes: &[u8], s: &[usize], esize: usize) -> Vec<u8> {
-    let total = fractal_z_shape(s).iter().product();
-    scatter(bytes, esize, total, |f| fractal_z_pairs(s, f))
+    let mut out = Vec::with_capacity(fractal_z_shape(s).iter().product::<usize>() * esize);
+    write_fractal_z(bytes, s, esize, &mut out).expect("writing to a Vec does not fail");
+    out
+}
+
+/// [`to_fractal_z`] streamed into `out` through a small buffer, for writers that need the
+/// bytes once: every conv weight of a model goes through here, so no whole re-laid-out copy is
+/// made. The bytes are made in output order, 16 channels at a time (contiguous in the source
+/// for 1x1 filters). Returns the number of bytes written.
+pub fn write_fractal_z(bytes: &[u8], s: &[usize], esize: usize, out: &mut dyn std::io::Write) -> std::io::Result<usize> {
+    let total: usize = fractal_z_shape(s).iter().product::<usize>() * esize;
+    match esize {
+        2 => fractal_z_blocks::<2>(bytes, s, out)?,
+        4 => fractal_z_blocks::<4>(bytes, s, out)?,
+        _ => out.write_all(&relayout::<FractalZ>(bytes, s, esize, total / esize, true))?,
+    }
+    Ok(total)
+}
+
+/// Blocks gathered before they are passed on.
+const STAGE_BLOCKS: usize = 2048;
+
+/// [`write_fractal_z`] for `E`-byte elements: the output is one C0 block per
+/// (row = c1*H*W + h*W + w, n = n1*N0 + n0), in that order.
+fn fractal_z_blocks<const E: usize>(bytes: &[u8], s: &[usize], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let (n, c, hw) = (s[0], s[1], s[2] * s[3]);
+    let mut stage = vec![0u8; STAGE_BLOCKS * C0 * E];
+    let mut used = 0;
+    for cb in 0..c.div_ceil(C0) {
+        let lanes = (c - cb * C0).min(C0);
+        for k in 0..hw {
+            for ni in 0..n.div_ceil(C0) * C0 {
+                if used == stage.len() {
+                    out.write_all(&stage)?;
+                    used = 0;
+                }
+                let block = &mut stage[used..used + C0 * E];
+                used += C0 * E;
+                let first = (ni * c + cb * C0) * hw + k;
+                if ni >= n {
+                    block.fill(0);
+                } else if hw == 1 && lanes == C0 {
+                    // A constant-size copy, which compiles to a few vector moves.
+                    block.copy_from_slice(&bytes[first * E..first * E + C0 * E]);
+                } else {
+                    block.fill(0);
+                    for c0 in 0..lanes {
+                        move_elem::<E>(block, c0, bytes, first + c0 * hw);
+                    }
+                }
+            }
+        }
+    }
+    out.write_all(&stage[..used])
 }
 
 /// FRACTAL_Z bytes back to the NCHW filter of shape `s`.
 pub fn from_fractal_z(bytes: &[u8], s: &[usize], esize: usize) -> Vec<u8> {
-    gather(bytes, esize, s.iter().product(), |f| fractal_z_pairs(s, f))
+    relayout::<FractalZ>(bytes, s, esize, s.iter().product(), false)
 }
 
 #[cfg(test)]
@@ -127,5 +203,17 @@ mod tests {
         let at = |b: &[u8], i: usize| u16::from_le_bytes([b[i * 2], b[i * 2 + 1]]);
         assert_eq!(at(&packed, ((5 * 3 + 1) * 16 + 1) * 16 + 2), at(&src, ((17 * 5 + 2) * 3 + 1) * 3 + 2));
         assert_eq!(from_fractal_z(&packed, &s, 2), src);
+    }
+
+    #[test]
+    fn fractal_z_blocks_are_the_layout_pairs() {
+        for s in [[33, 5, 3, 3], [40, 20, 1, 1], [16, 16, 1, 1], [7, 3, 2, 5], [1, 40, 1, 1]] {
+            for esize in [2, 4, 3] {
+                let n: usize = s.iter().product::<usize>() * esize;
+                let src: Vec<u8> = (0..n).map(|v| (v % 251) as u8 + 1).collect();
+                let total = fractal_z_shape(&s).iter().product();
+                assert_eq!(to_fractal_z(&src, &s, esize), relayout::<FractalZ>(&src, &s, esize, total, true), "{s:?} x {esize}");
+            }
+        }
     }
 }

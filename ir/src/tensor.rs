@@ -160,9 +160,37 @@ impl Tensor {
         }
         let shape = self.shape.clone();
         let bytes: Vec<u8> = match dtype {
-            DType::F32 => self.to_f32().iter().flat_map(|v| v.to_le_bytes()).collect(),
-            DType::F16 => self.to_f32().iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
-            DType::BF16 => self.to_f32().iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect(),
+            DType::F32 => {
+                let mut out = vec![0u8; self.len() * 4];
+                for (d, v) in out.chunks_exact_mut(4).zip(self.to_f32().iter()) {
+                    d.copy_from_slice(&v.to_le_bytes());
+                }
+                out
+            }
+            DType::F16 | DType::BF16 => {
+                let src = self.to_f32();
+                let mut out = vec![0u8; src.len() * 2];
+                // `half`'s slice conversions round exactly as its `from_f32` does, with
+                // vector instructions where the CPU has them; they need aligned output.
+                // Chunks convert in parallel: each element on its own, so any split gives the same bytes.
+                use half::slice::HalfFloatSliceExt;
+                use rayon::prelude::*;
+                const CHUNK: usize = 1 << 16;
+                match bytemuck::try_cast_slice_mut::<u8, u16>(&mut out) {
+                    Ok(o) if dtype == DType::F16 => bytemuck::cast_slice_mut::<u16, half::f16>(o)
+                        .par_chunks_mut(CHUNK)
+                        .zip(src.par_chunks(CHUNK))
+                        .for_each(|(o, s)| o.convert_from_f32_slice(s)),
+                    Ok(o) => bytemuck::cast_slice_mut::<u16, half::bf16>(o).par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(o, s)| o.convert_from_f32_slice(s)),
+                    Err(_) => {
+                        for (d, &v) in out.chunks_exact_mut(2).zip(src.iter()) {
+                            let b = if dtype == DType::F16 { half::f16::from_f32(v).to_le_bytes() } else { half::bf16::from_f32(v).to_le_bytes() };
+                            d.copy_from_slice(&b);
+                        }
+                    }
+                }
+                out
+            }
             DType::F64 => self.to_f64().into_iter().flat_map(|v| v.to_le_bytes()).collect(),
             DType::I64 => self.to_i64().into_iter().flat_map(|v| v.to_le_bytes()).collect(),
             DType::I32 => self.to_i64().into_iter().flat_map(|v| (v as i32).to_le_bytes()).collect(),

@@ -16,7 +16,8 @@ struct Affine {
     shift: Vec<f32>,
 }
 
-/// Fold batch norms and per-channel affine constants into the preceding conv or gemm.
+/// Fold batch norms and per-channel affine constants into the preceding conv or gemm. The
+/// weight and bias constants a fold replaces are removed when nothing else reads them.
 pub fn fold_bn(g: &mut Graph, r: &mut PassReport) {
     for id in g.order() {
         if !g.contains(id) {
@@ -39,9 +40,17 @@ pub fn fold_bn(g: &mut Graph, r: &mut PassReport) {
                 let sources = senetc_ir::merged_sources([g.node(producer), g.node(id)]);
                 g.node_mut(new.node).set_sources(sources);
                 let what = format!("folded {kind} into {}", g.node(producer).op.name());
+                let replaced = g.inputs_of(producer);
                 g.replace_uses(Outlet::new(id), new);
                 g.remove_node(id);
                 g.remove_node(producer);
+                // The old weights go now, not at dead-code elimination: their bytes (pages of
+                // the mapped model) are freed before the next fold makes new ones.
+                for o in replaced.into_iter().skip(1) {
+                    if matches!(g.node(o.node).op, Op::Const(_)) && g.consumers(o).is_empty() && !g.is_output(o) {
+                        g.remove_node(o.node);
+                    }
+                }
                 r.changes += 1;
                 *r.counts.entry(what).or_default() += 1;
             }
@@ -143,6 +152,39 @@ fn gemm_out_features(g: &Graph, id: NodeId, m: &Gemm) -> Option<usize> {
     Some(if m.trans_b { w[0] } else { w[1] })
 }
 
+/// The f32 weights `w` (little-endian bytes, any alignment: a window of a mapped file) with
+/// output channel `o` multiplied by `scale[o]`, where `o` owns a row of `w` (OIHW, [out,in])
+/// or, if not `rows_are_outputs`, a column ([in,out]). Each row is copied once into the new
+/// buffer (aligned, unlike the file's) and scaled there, a loop the compiler vectorizes; rows
+/// go in parallel (each element on its own, so the bytes do not depend on the split).
+fn scale_outputs(w: &[u8], scale: &[f32], rows_are_outputs: bool) -> Vec<u8> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    let mut out = vec![0u8; w.len()];
+    let c = scale.len().max(1);
+    let row = if rows_are_outputs { (w.len() / 4 / c).max(1) } else { c };
+    let rows = (CHUNK / row).max(1);
+    match bytemuck::try_cast_slice_mut::<u8, f32>(&mut out) {
+        Ok(v) => v.par_chunks_mut(row).with_min_len(rows).zip(w.par_chunks(row * 4)).enumerate().for_each(|(i, (r, src))| {
+            bytemuck::cast_slice_mut::<f32, u8>(r).copy_from_slice(src);
+            if rows_are_outputs {
+                let k = scale[i];
+                r.iter_mut().for_each(|x| *x *= k);
+            } else {
+                r.iter_mut().zip(scale).for_each(|(x, &k)| *x *= k);
+            }
+        }),
+        // The allocator aligns every non-empty buffer; this is the portable fallback.
+        Err(_) => {
+            for (i, (d, x)) in out.chunks_exact_mut(4).zip(w.chunks_exact(4)).enumerate() {
+                let k = if rows_are_outputs { scale[i / row] } else { scale[i % c] };
+                d.copy_from_slice(&(f32::from_le_bytes([x[0], x[1], x[2], x[3]]) * k).to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
 /// A new producer node computing `affine(producer(x))`; returns its output.
 fn fold_into(g: &mut Graph, producer: NodeId, a: &Affine) -> Option<Outlet> {
     let ins = g.inputs_of(producer);
@@ -167,12 +209,7 @@ fn fold_into(g: &mut Graph, producer: NodeId, a: &Affine) -> Option<Outlet> {
         _ => (true, 1.0),
     };
     let c = a.scale.len();
-    let per = w.len() / c;
-    let mut nw = w.to_f32().into_owned();
-    for (i, v) in nw.iter_mut().enumerate() {
-        let o = if rows_are_outputs { i / per } else { i % c };
-        *v *= a.scale[o];
-    }
+    let nw = scale_outputs(w.bytes(), &a.scale, rows_are_outputs);
     // With y = alpha*A*W + beta*b: scale*(alpha*A*W + beta*b) + shift = alpha*A*(W*scale) + beta*(scale*b + shift/beta).
     // A negative `beta` above marks a gemm whose old C was ignored (beta was 0).
     let old_bias: Vec<f32> = match ins.get(2) {
@@ -193,7 +230,7 @@ fn fold_into(g: &mut Graph, producer: NodeId, a: &Affine) -> Option<Outlet> {
         Some(&b) => derived_name(g, b, "bn_folded"),
         None => format!("{}:bias", g.node(producer).name),
     };
-    let new_w = g.add_const(w_name, Tensor::from_f32(w.shape().to_vec(), &nw));
+    let new_w = g.add_const(w_name, Tensor::from_bytes(DType::F32, w.shape().to_vec(), nw).ok()?);
     let new_b = g.add_const(b_name, Tensor::from_f32(vec![c], &nb));
     let name = g.node(producer).name.clone();
     g.add(name, op, &[ins[0], new_w, new_b]).ok()

@@ -122,6 +122,12 @@ pub fn insert_fp16_casts(g: &mut Graph, o: &PrecisionOptions, r: &mut PassReport
             };
             if let Some(rep) = replacement {
                 g.set_operand(id, i, rep);
+                // A weight whose readers all take its fp16 copy goes now, not at the prune
+                // below, so the f32 and the fp16 weights are never all held at once. (Its
+                // entry in `to16` stays: nothing reads it again.)
+                if matches!(g.node(src.node).op, Op::Const(_)) && g.consumers(src).is_empty() && !g.is_output(src) {
+                    g.remove_node(src.node);
+                }
             }
         }
         if h {

@@ -15,7 +15,8 @@
 //!
 //! Everything is streamed: sizes are known before any byte is written (the ModelDef's
 //! encoded length, the weights' [`Placement`]), MODEL_DEF is encoded straight into the
-//! writer, and each weight goes to it from its source buffer or its one converted copy.
+//! writer, and each weight goes to it from its source buffer, its one converted copy, or (a
+//! FRACTAL_Z filter) re-laid out on the way.
 
 use super::assign::GeOp;
 use super::stream::StreamBuf;
@@ -55,12 +56,11 @@ pub fn write_om(model: &proto::ModelDef, ops: &[GeOp], placement: &Placement, ou
     for (op, offset) in ops.iter().zip(&placement.offsets) {
         let (Some(weight), Some(offset)) = (&op.value, *offset) else { continue };
         write_zeros(out, offset - at)?;
-        let bytes = weight.bytes();
-        if bytes.len() != weight.len() {
-            return Err(CodegenError::Input(format!("Const {}: {} bytes where its desc says {}", op.name, bytes.len(), weight.len())));
+        let written = weight.write(out)?;
+        if written != weight.len() {
+            return Err(CodegenError::Input(format!("Const {}: {written} bytes where its desc says {}", op.name, weight.len())));
         }
-        out.write_all(&bytes)?;
-        at = offset + bytes.len();
+        at = offset + written;
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! at run time (element type, format) but converts nothing: a [`Weight`] is the source tensor
 //! (a view of the IR's shared, possibly memory-mapped buffer) plus those decisions. Its bytes
 //! are made once, by the writer that needs them: a weight that needs no conversion is the
-//! source's own bytes; one that needs a cast or a re-layout is converted into one temporary.
+//! source's own bytes; one that needs a cast or an NC1HWC0 re-layout is converted into one
+//! temporary; a FRACTAL_Z filter is re-laid out on its way into the file ([`Weight::write`]).
 //! [`Placement`] lays the weights out in an OM's WEIGHTS_DATA from their sizes alone.
 
 use bytes::Bytes;
@@ -44,6 +45,20 @@ impl Weight {
             Format::FractalZ => Bytes::from(layout::to_fractal_z(t.bytes(), t.shape(), es)),
             Format::Nc1hwc0 => Bytes::from(layout::to_nc1hwc0(t.bytes(), t.shape(), es)),
             Format::Nchw | Format::Nhwc | Format::Nd => Bytes::from_owner(Shared(t)),
+        }
+    }
+
+    /// Write the runtime bytes to `out` (what [`Weight::bytes`] gives, without a whole
+    /// re-laid-out copy for FRACTAL_Z filters); returns how many were written.
+    pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<usize> {
+        let t = self.source.cast(self.desc.dtype);
+        match self.desc.format {
+            Format::FractalZ => layout::write_fractal_z(t.bytes(), t.shape(), self.desc.dtype.size(), out),
+            _ => {
+                let b = self.bytes();
+                out.write_all(&b)?;
+                Ok(b.len())
+            }
         }
     }
 }
@@ -108,6 +123,9 @@ mod tests {
         let want = layout::to_fractal_z(t.cast(DType::F16).bytes(), t.shape(), 2);
         assert_eq!(w.len(), want.len());
         assert_eq!(&w.bytes()[..], &want[..]);
+        let mut streamed = Vec::new();
+        assert_eq!(w.write(&mut streamed).unwrap(), want.len());
+        assert_eq!(streamed, want);
     }
 
     #[test]

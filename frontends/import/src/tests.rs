@@ -2,7 +2,7 @@
 
 use super::*;
 use senetc_ir::ops::{Op, Relu};
-use senetc_ir::{DType, Dim, Shape, Tensor, TensorType};
+use senetc_ir::{DType, Dim, Shape, Storage, Tensor, TensorType};
 
 fn sym(s: &str) -> SymInt {
     SymInt::Sym(s.into())
@@ -90,4 +90,29 @@ fn paths_inside_a_model_stay_in_its_folder() {
     let mut f = files::FolderFiles::new(&dir);
     assert_eq!(f.open("sub/data").unwrap().bytes(), b"1234");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn windows_of_a_mapped_file_give_back_their_pages_and_stay_readable() {
+    let path = std::env::temp_dir().join(format!("senetc-window-{}", std::process::id()));
+    let data: Vec<u8> = (0..5 * 4096 + 100).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let file = files::MappedFile::open(&path).unwrap();
+    // A window spanning whole pages: dropping it releases them; another window over the
+    // same bytes still reads the file's contents.
+    let a = files::window(&file, 10, 4 * 4096).unwrap();
+    let b = files::window(&file, 10, 4 * 4096).unwrap();
+    assert_eq!(a.bytes(), &data[10..10 + 4 * 4096]);
+    drop(a);
+    assert_eq!(b.bytes(), &data[10..10 + 4 * 4096]);
+    assert!(files::window(&file, 5 * 4096, 101).is_none());
+    // Slices of the bytes a decoder sees become windows; other bytes are shared as they are.
+    let all = files::bytes_of(file.clone());
+    let t = files::shared_tensor(DType::U8, vec![7], all.slice(3..10), Some(&file)).unwrap();
+    assert_eq!(t.bytes(), &data[3..10]);
+    assert_eq!(file.offset_of(&all[3..10]), Some(3));
+    assert_eq!(file.offset_of(&data[3..10]), None);
+    let t = files::shared_tensor(DType::U8, vec![2], bytes::Bytes::from_static(b"ab"), Some(&file)).unwrap();
+    assert_eq!(t.bytes(), b"ab");
+    std::fs::remove_file(&path).unwrap();
 }

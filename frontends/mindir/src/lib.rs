@@ -42,12 +42,9 @@ use value::Value;
 
 /// Import the MindIR model at `path` (its external data files are looked up beside it).
 pub fn import(path: &Path) -> Result<(Graph, ImportNotes), FrontendError> {
-    let storage = senetc_import::files::map_file(path).map_err(|msg| {
-        let source = std::fs::metadata(path).err().unwrap_or_else(|| std::io::Error::other(msg));
-        FrontendError::Io { path: path.to_path_buf(), source }
-    })?;
+    let file = senetc_import::files::MappedFile::open(path).map_err(|source| FrontendError::Io { path: path.to_path_buf(), source })?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    import_bytes(read::bytes_of(storage), dir, path)
+    import_bytes(senetc_import::files::bytes_of(file), dir, path)
 }
 
 /// Import a MindIR model from `data` (shared, never copied); external data is resolved

@@ -10,7 +10,7 @@ use crate::value::{decode_v1, decode_v2, dims_of, dtype_of_code, tensor_v1, tens
 use bytes::Bytes;
 use prost::Message;
 use senetc_import::files::FolderFiles;
-use senetc_ir::{Buffer, DType, Storage, Tensor};
+use senetc_ir::{DType, Storage, Tensor};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -103,34 +103,9 @@ pub struct Model {
     pub nodes: Vec<Node>,
 }
 
-/// A read-only shared byte window as IR storage.
-struct Shared(Bytes);
-
-impl Storage for Shared {
-    fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-/// The mapped file as the owner of a [`Bytes`].
-struct Mapped(Arc<dyn Storage>);
-
-impl AsRef<[u8]> for Mapped {
-    fn as_ref(&self) -> &[u8] {
-        self.0.bytes()
-    }
-}
-
 /// A tensor over `raw`, sharing its bytes.
 pub fn shared_tensor(dtype: DType, shape: Vec<usize>, raw: Bytes) -> Result<Tensor, String> {
-    let len = raw.len();
-    let buf = Buffer::window(Arc::new(Shared(raw)), 0, len).ok_or("empty tensor window")?;
-    Tensor::new(dtype, shape, buf).map_err(|e| e.to_string())
-}
-
-/// A [`Bytes`] over a mapped file, without a copy.
-pub fn bytes_of(storage: Arc<dyn Storage>) -> Bytes {
-    Bytes::from_owner(Mapped(storage))
+    senetc_import::files::shared_tensor(dtype, shape, raw, None)
 }
 
 /// Which layout `bytes` starts like: field 1 as a string (2.x) or as a varint (1.x).
@@ -282,7 +257,7 @@ fn param_v2(p: &mind_ir::TensorProto, ext: &mut FolderFiles, checked: &mut HashM
     if length != want {
         return Err(format!("external data length {length} but {dtype}{shape:?} needs {want} bytes"));
     }
-    let buf = Buffer::window(storage, offset, length).ok_or_else(|| format!("external data file {location:?} is shorter than offset {offset} + length {length}"))?;
+    let buf = senetc_import::files::window(&storage, offset, length).ok_or_else(|| format!("external data file {location:?} is shorter than offset {offset} + length {length}"))?;
     Tensor::new(dtype, shape, buf).map_err(|e| e.to_string())
 }
 

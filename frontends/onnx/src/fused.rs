@@ -6,7 +6,7 @@
 use super::ops::Entry;
 use super::Importer;
 use senetc_import::Val;
-use onnx_protobuf::NodeProto;
+use crate::proto::NodeProto;
 use senetc_ir::ops::{AddAct, AttrValue, Conv, FusedAct, ScaleShift, SqueezeExcite};
 use senetc_ir::text::lexer::Lexer;
 use senetc_ir::Op;

@@ -14,13 +14,22 @@ mod fused;
 mod ops;
 mod tensor;
 
+/// The generated protobuf messages of the part of ONNX senetc reads (`proto/onnx.proto`).
+#[allow(missing_docs, clippy::all)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+}
+
 pub use tensor::dtype as dtype_from_onnx;
 
-use onnx_protobuf::{Message, ModelProto};
-use senetc_import::files::FolderFiles;
+use bytes::Bytes;
+use prost::Message;
+use proto::ModelProto;
+use senetc_import::files::{FolderFiles, MappedFile};
 use senetc_import::{Builder, FrontendError, ImportNotes, Problem, Val};
 use senetc_ir::{Dim, Graph, Shape, TensorType};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Oldest and newest default-domain opset the importer accepts.
 pub const OPSETS: (i64, i64) = (7, 28);
@@ -29,19 +38,26 @@ pub const OPSETS: (i64, i64) = (7, 28);
 /// `ai.onnx.ml` in every file, and senetc's own exports declare `senetc` (its functions).
 const IGNORED_DOMAINS: &[&str] = &["ai.onnx.ml"];
 
-/// Import the ONNX model at `path`.
+/// Import the ONNX model at `path`. The file is memory-mapped and every initializer stored
+/// in it is a window of the map (see [`senetc_import::files::window`]), never a copy.
 pub fn import(path: &Path) -> Result<(Graph, ImportNotes), FrontendError> {
-    let bytes = std::fs::read(path).map_err(|source| FrontendError::Io { path: path.to_path_buf(), source })?;
+    let file = MappedFile::open(path).map_err(|source| FrontendError::Io { path: path.to_path_buf(), source })?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    import_bytes(&bytes, dir, path)
+    let data = senetc_import::files::bytes_of(file.clone());
+    import_shared(data, Some(file), dir, path)
 }
 
 /// Import an ONNX model from memory; external data is resolved inside `dir`; `path` names
 /// the model in errors.
 pub fn import_bytes(bytes: &[u8], dir: &Path, path: &Path) -> Result<(Graph, ImportNotes), FrontendError> {
-    let model = ModelProto::parse_from_bytes(bytes).map_err(|e| FrontendError::decode(path, format!("not a valid ONNX model: {e}")))?;
+    import_shared(Bytes::copy_from_slice(bytes), None, dir, path)
+}
+
+/// Import from `data`, the bytes of `file` when it is given.
+fn import_shared(data: Bytes, file: Option<Arc<MappedFile>>, dir: &Path, path: &Path) -> Result<(Graph, ImportNotes), FrontendError> {
+    let model = ModelProto::decode(data).map_err(|e| FrontendError::decode(path, format!("not a valid ONNX model: {e}")))?;
     let unsupported = |problems| FrontendError::Unsupported { path: path.to_path_buf(), problems };
-    let mut imp = Importer::new(&model, dir);
+    let mut imp = Importer::new(&model, dir, file);
     if imp.problems().is_empty() {
         imp.check_support(&model);
     }
@@ -57,14 +73,16 @@ pub(crate) struct Importer {
     b: Builder,
     opset: i64,
     ext: FolderFiles,
+    /// The mapped model file its initializers' bytes are slices of.
+    file: Option<Arc<MappedFile>>,
 }
 
 senetc_import::wraps_builder!(Importer, b);
 
 impl Importer {
-    fn new(model: &ModelProto, dir: &Path) -> Importer {
+    fn new(model: &ModelProto, dir: &Path, file: Option<Arc<MappedFile>>) -> Importer {
         let name = model.graph.as_ref().map(|g| g.name.clone()).unwrap_or_default();
-        let mut imp = Importer { b: Builder::new(name), opset: 0, ext: FolderFiles::new(dir) };
+        let mut imp = Importer { b: Builder::new(name), opset: 0, ext: FolderFiles::new(dir), file };
         let problem = |what: String| Problem::new("", "model", what);
         for o in &model.opset_import {
             match o.domain.as_str() {
@@ -118,7 +136,7 @@ impl Importer {
         let Some(graph) = model.graph.as_mut() else { return };
         for init in &mut graph.initializer {
             let name = init.name.clone();
-            match tensor::convert(init, &mut self.ext) {
+            match tensor::convert(init, &mut self.ext, self.file.as_ref()) {
                 Ok(t) => self.b.define(name.clone(), Val::constant(t, name)),
                 Err(what) => self.b.problem(Problem::new(name, "initializer", what)),
             }
@@ -152,10 +170,10 @@ impl Importer {
     }
 }
 
-fn input_type(v: &onnx_protobuf::ValueInfoProto) -> Result<TensorType, String> {
-    use onnx_protobuf::tensor_shape_proto::dimension::Value as DimValue;
-    use onnx_protobuf::type_proto::Value;
-    let Some(Value::TensorType(t)) = v.type_.as_ref().and_then(|t| t.value.as_ref()) else {
+fn input_type(v: &proto::ValueInfoProto) -> Result<TensorType, String> {
+    use proto::tensor_shape_proto::dimension::Value as DimValue;
+    use proto::type_proto::Value;
+    let Some(Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return Err("input is not a tensor".into());
     };
     let dtype = tensor::dtype(t.elem_type).ok_or_else(|| format!("unsupported input element type {}", t.elem_type))?;

@@ -3,7 +3,7 @@
 
 use super::{tensor, Importer};
 use senetc_import::{gather_ints, int_binary, reshape_target, slice_ints, IntOp, SymInt, Val};
-use onnx_protobuf::{AttributeProto, NodeProto};
+use crate::proto::{AttributeProto, NodeProto};
 use senetc_ir::ops::*;
 use senetc_ir::{Op, Tensor};
 
@@ -536,7 +536,7 @@ fn constant(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let t = match a.name.as_str() {
         "value" => {
             let mut t = a.t.as_ref().ok_or("Constant value is not a tensor")?.clone();
-            tensor::convert(&mut t, &mut imp.ext)?
+            tensor::convert(&mut t, &mut imp.ext, imp.file.as_ref())?
         }
         "value_float" => Tensor::from_f32(vec![], &[a.f]),
         "value_floats" => Tensor::from_f32(vec![a.floats.len()], &a.floats),
