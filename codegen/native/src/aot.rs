@@ -11,6 +11,7 @@
 //! The code runs on the calling thread (one thread; the JIT engine is the parallel one), and
 //! is compiled for the CPU senetc runs on (its LLVM name and features).
 
+use crate::kern::Base;
 use crate::lower::{Lowered, StepKind};
 use crate::{build_module, host, module_text, target_machine, NativeError};
 use inkwell::context::Context;
@@ -106,7 +107,7 @@ a:
   ret void
 }}
 
-define i32 @senetc_model_run(float* %in, float* %out) #0 {{
+define i32 @senetc_model_run(float* noalias %in, float* noalias %out) #0 {{
 entry:
   %w = load float*, float** @senetc_w
   %a = load float*, float** @senetc_a
@@ -119,9 +120,24 @@ uninit:
 go:
 "
     );
-    for st in &l.steps {
+    let most = l.steps.iter().map(|st| st.locs.len()).max().unwrap_or(0).max(1);
+    // Insert the allocation of the pointer array at the start of `go`.
+    let _ = writeln!(s, "  %P = alloca [{most} x float*], align 8");
+    for (i, st) in l.steps.iter().enumerate() {
         if let StepKind::Gen { .. } = st.kind {
-            let _ = writeln!(s, "  call void @{}(float* %a, float* %w, float* %in, float* %out, i64 0, i64 {})", st.name, st.items);
+            for (k, loc) in st.locs.iter().enumerate() {
+                let base = match loc.base {
+                    Base::Arena => "%a",
+                    Base::Weights => "%w",
+                    Base::Input => "%in",
+                    Base::Output => "%out",
+                };
+                let _ = writeln!(s, "  %s{i}p{k} = getelementptr inbounds float, float* {base}, i64 {}", loc.off);
+                let _ = writeln!(s, "  %s{i}q{k} = getelementptr inbounds [{most} x float*], [{most} x float*]* %P, i64 0, i64 {k}");
+                let _ = writeln!(s, "  store float* %s{i}p{k}, float** %s{i}q{k}, align 8");
+            }
+            let _ = writeln!(s, "  %s{i}a = getelementptr inbounds [{most} x float*], [{most} x float*]* %P, i64 0, i64 0");
+            let _ = writeln!(s, "  call void @{}(float** %s{i}a, i64 0, i64 {})", st.name, st.items);
         }
     }
     s.push_str("  ret i32 0\n}\n\n");

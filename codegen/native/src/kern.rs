@@ -1,5 +1,5 @@
 //! Kernel generators. Each returns the body of one step function
-//! `void @name(float* %A, float* %W, float* %I, float* %O, i64 %lo, i64 %hi)` that computes
+//! `void @name(float** %P, i64 %lo, i64 %hi)` that computes
 //! work items `lo..hi` of its step (the plan splits items over threads). Every size, stride
 //! and offset is a constant of the generated code.
 //!
@@ -36,15 +36,12 @@ pub enum Base {
 
 impl Loc {
     fn ptr(&self, f: &mut Fb) -> String {
-        let b = match self.base {
-            Base::Arena => "%A",
-            Base::Weights => "%W",
-            Base::Input => "%I",
-            Base::Output => "%O",
-        };
-        f.gep(b, &self.off.to_string())
+        f.param(*self)
     }
 }
+
+/// A generated body, the buffers it takes (`%P[k]`) and its work items.
+pub type Gen = (String, Vec<Loc>, usize);
 
 fn s(v: usize) -> String {
     v.to_string()
@@ -219,7 +216,7 @@ impl ConvK {
 }
 
 /// Generate a conv kernel.
-pub fn conv(k: &ConvK, b: usize) -> String {
+pub fn conv(k: &ConvK, b: usize) -> Gen {
     let mut f = Fb::new(b);
     let vt = f.vt.clone();
     let win = k.win.clone();
@@ -508,11 +505,12 @@ pub fn conv(k: &ConvK, b: usize) -> String {
             border(f, hi, win.ow);
         }
     });
-    f.finish()
+    let (body, locs) = f.finish();
+    (body, locs, k.items(b).0)
 }
 
 /// Max pooling on NCHWc; items are (n, block, output row).
-pub fn max_pool(x: Loc, out: Loc, n: usize, c: usize, win: &Window, b: usize) -> (String, usize) {
+pub fn max_pool(x: Loc, out: Loc, n: usize, c: usize, win: &Window, b: usize) -> Gen {
     let mut f = Fb::new(b);
     let vt = f.vt.clone();
     let cb = c.div_ceil(b);
@@ -555,12 +553,13 @@ pub fn max_pool(x: Loc, out: Loc, n: usize, c: usize, win: &Window, b: usize) ->
             vec![]
         });
     });
-    (f.finish(), n * cb * win.oh)
+    let (body, locs) = f.finish();
+    (body, locs, n * cb * win.oh)
 }
 
 /// Sum over the plane of every (image, block) divided by `hw`: `pooled[n][cb*B..]`.
 /// With `plain_c` set, writes only the real channels into a plain `[n][c]` output instead.
-pub fn channel_mean(x: Loc, out: Loc, n: usize, c: usize, hw: usize, plain_c: bool, b: usize) -> (String, usize) {
+pub fn channel_mean(x: Loc, out: Loc, n: usize, c: usize, hw: usize, plain_c: bool, b: usize) -> Gen {
     let mut f = Fb::new(b);
     let vt = f.vt.clone();
     let cb = c.div_ceil(b);
@@ -623,14 +622,15 @@ pub fn channel_mean(x: Loc, out: Loc, n: usize, c: usize, hw: usize, plain_c: bo
             f.vst(&mean, &op, &o);
         }
     });
-    (f.finish(), n * cb)
+    let (body, locs) = f.finish();
+    (body, locs, n * cb)
 }
 
 /// The two small products of a squeeze-excitation, per image:
 /// `gate = gate_act(W2 · act(W1 · pooled + b1) + b2)`. `w1t` is `[c][CRB*B]` (W1
 /// transposed, padded), `w2t` `[cr][CB*B]`; `hidden` is scratch `[n][CRB*B]`.
 #[allow(clippy::too_many_arguments)]
-pub fn se_fc(pooled: Loc, hidden: Loc, gate: Loc, w1t: Loc, b1: Loc, w2t: Loc, b2: Loc, n: usize, c: usize, cr: usize, act_: &FusedAct, gate_act: &FusedAct, b: usize) -> (String, usize) {
+pub fn se_fc(pooled: Loc, hidden: Loc, gate: Loc, w1t: Loc, b1: Loc, w2t: Loc, b2: Loc, n: usize, c: usize, cr: usize, act_: &FusedAct, gate_act: &FusedAct, b: usize) -> Gen {
     let mut f = Fb::new(b);
     let vt = f.vt.clone();
     let (cb, crb) = (c.div_ceil(b), cr.div_ceil(b));
@@ -679,13 +679,14 @@ pub fn se_fc(pooled: Loc, hidden: Loc, gate: Loc, w1t: Loc, b1: Loc, w2t: Loc, b
             vec![]
         });
     });
-    (f.finish(), n)
+    let (body, locs) = f.finish();
+    (body, locs, n)
 }
 
 /// Elementwise `out = act(a * gate + r)` on blocked `[n][cb][hw][B]` data: `gate` (per image
 /// and channel, `[n][cb*B]`) and `r` are optional. Items are (image, block) planes.
 #[allow(clippy::too_many_arguments)]
-pub fn blocked_eltwise(a: Loc, gate: Option<Loc>, r: Option<Loc>, out: Loc, planes: usize, hw: usize, act_: &FusedAct, b: usize) -> (String, usize) {
+pub fn blocked_eltwise(a: Loc, gate: Option<Loc>, r: Option<Loc>, out: Loc, planes: usize, hw: usize, act_: &FusedAct, b: usize) -> Gen {
     let mut f = Fb::new(b);
     let ap = a.ptr(&mut f);
     let gp = gate.map(|g| g.ptr(&mut f));
@@ -713,11 +714,12 @@ pub fn blocked_eltwise(a: Loc, gate: Option<Loc>, r: Option<Loc>, out: Loc, plan
             vec![]
         });
     });
-    (f.finish(), planes)
+    let (body, locs) = f.finish();
+    (body, locs, planes)
 }
 
 /// Elementwise `out = act(a + r)` (r optional) on `len` plain floats, in chunks.
-pub fn plain_eltwise(a: Loc, r: Option<Loc>, out: Loc, len: usize, act_: &FusedAct, b: usize) -> (String, usize) {
+pub fn plain_eltwise(a: Loc, r: Option<Loc>, out: Loc, len: usize, act_: &FusedAct, b: usize) -> Gen {
     const CHUNK: usize = 4096;
     let mut f = Fb::new(b);
     let ap = a.ptr(&mut f);
@@ -765,12 +767,13 @@ pub fn plain_eltwise(a: Loc, r: Option<Loc>, out: Loc, len: usize, act_: &FusedA
             });
         }
     });
-    (f.finish(), chunks)
+    let (body, locs) = f.finish();
+    (body, locs, chunks)
 }
 
 /// `out[m][n] = sum_k a[m][k] * wt[k][n] + bias[n]`, `wt` packed `[k][NB*B]` (alpha folded in),
 /// `bias` `[NB*B]` (beta folded in) or none. Items are (row, group of 4 column blocks).
-pub fn gemm(a: Loc, wt: Loc, bias: Option<Loc>, out: Loc, m: usize, k: usize, n: usize, b: usize) -> (String, usize) {
+pub fn gemm(a: Loc, wt: Loc, bias: Option<Loc>, out: Loc, m: usize, k: usize, n: usize, b: usize) -> Gen {
     const NBT: usize = 4;
     let mut f = Fb::new(b);
     let vt = f.vt.clone();
@@ -847,7 +850,8 @@ pub fn gemm(a: Loc, wt: Loc, bias: Option<Loc>, out: Loc, m: usize, k: usize, n:
             f.if_(&nl, |f| gen_group(f, row, &nb0, NBT));
         }
     });
-    (f.finish(), m * groups)
+    let (body, locs) = f.finish();
+    (body, locs, m * groups)
 }
 
 fn f_add(f: &mut Fb, a: &str, v: usize) -> String {
@@ -855,7 +859,7 @@ fn f_add(f: &mut Fb, a: &str, v: usize) -> String {
 }
 
 /// NCHW `[n][c][hw]` to NCHWc, zero in padded lanes; items are (image, block, row of w).
-pub fn to_blocked(x: Loc, out: Loc, n: usize, c: usize, h: usize, w: usize, b: usize) -> (String, usize) {
+pub fn to_blocked(x: Loc, out: Loc, n: usize, c: usize, h: usize, w: usize, b: usize) -> Gen {
     let mut f = Fb::new(b);
     let cb = c.div_ceil(b);
     let xp = x.ptr(&mut f);
@@ -892,11 +896,12 @@ pub fn to_blocked(x: Loc, out: Loc, n: usize, c: usize, h: usize, w: usize, b: u
             vec![]
         });
     });
-    (f.finish(), n * cb * h)
+    let (body, locs) = f.finish();
+    (body, locs, n * cb * h)
 }
 
 /// NCHWc to NCHW; items are (image, channel, row).
-pub fn to_plain(x: Loc, out: Loc, n: usize, c: usize, h: usize, w: usize, b: usize) -> (String, usize) {
+pub fn to_plain(x: Loc, out: Loc, n: usize, c: usize, h: usize, w: usize, b: usize) -> Gen {
     let mut f = Fb::new(b);
     let cb = c.div_ceil(b);
     let xp = x.ptr(&mut f);
@@ -927,11 +932,12 @@ pub fn to_plain(x: Loc, out: Loc, n: usize, c: usize, h: usize, w: usize, b: usi
             vec![]
         });
     });
-    (f.finish(), n * c * h)
+    let (body, locs) = f.finish();
+    (body, locs, n * c * h)
 }
 
 /// Copy `len` floats; one item.
-pub fn copy(x: Loc, out: Loc, len: usize, b: usize) -> (String, usize) {
+pub fn copy(x: Loc, out: Loc, len: usize, b: usize) -> Gen {
     let mut f = Fb::new(b);
     let xp = x.ptr(&mut f);
     let op = out.ptr(&mut f);
@@ -942,5 +948,6 @@ pub fn copy(x: Loc, out: Loc, len: usize, b: usize) -> (String, usize) {
             vec![]
         });
     });
-    (f.finish(), 1)
+    let (body, locs) = f.finish();
+    (body, locs, 1)
 }

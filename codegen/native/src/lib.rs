@@ -94,10 +94,13 @@ pub fn module_text(l: &Lowered, host: &Host, aot: Option<&aot::AotInfo>) -> Resu
     let mut s = String::new();
     let _ = writeln!(s, "; senetc native module: {} steps, {}-lane vectors", l.steps.len(), l.b);
     s.push_str(&llir::declarations(l.b));
+    let mut seen = std::collections::HashSet::new();
     for st in &l.steps {
         match &st.kind {
             StepKind::Gen { body } => {
-                let _ = writeln!(s, "define void @{}(float* noalias %A, float* noalias %W, float* noalias %I, float* noalias %O, i64 %lo, i64 %hi) #0 {{\n{body}}}\n", st.name);
+                if seen.insert(st.name.clone()) {
+                    let _ = writeln!(s, "define void @{}(float** noalias %P, i64 %lo, i64 %hi) #0 {{\n{body}}}\n", st.name);
+                }
             }
             StepKind::Reference { .. } => {
                 if aot.is_some() {
@@ -127,7 +130,7 @@ fn build_module<'c>(ctx: &'c Context, text: &str, tm: &TargetMachine) -> Result<
     Ok(m)
 }
 
-type StepFn = unsafe extern "C" fn(*mut f32, *const f32, *const f32, *mut f32, i64, i64);
+type StepFn = unsafe extern "C" fn(*const *mut f32, i64, i64);
 
 /// The JIT's code: the engine owns the machine code; the context must outlive it.
 struct Jit {
@@ -146,6 +149,9 @@ enum Exec {
 
 pub(crate) struct RunStep {
     exec: Exec,
+    /// The function's buffer pointers (input and output ones patched every run).
+    ptrs: Vec<*mut f32>,
+    locs: Vec<Loc>,
     items: usize,
     parallel: bool,
     label: &'static str,
@@ -200,7 +206,7 @@ impl NativePlan {
             };
             // Below this much work a step runs on one thread: splitting costs more than it saves.
             let parallel = threads > 1 && st.items > 1 && st.cost >= 32 * 1024;
-            steps.push(RunStep { exec, items: st.items, parallel, label: st.label, index });
+            steps.push(RunStep { exec, ptrs: vec![std::ptr::null_mut(); st.locs.len()], locs: st.locs.clone(), items: st.items, parallel, label: st.label, index });
         }
         let arena = aligned(lowered.arena);
         let mut weights = aligned(lowered.weights.len());
@@ -253,6 +259,19 @@ impl NativePlan {
         let ao = align_off(&self.arena);
         let wo = align_off(&self.weights);
         let ptrs = Ptrs { a: self.arena[ao..].as_mut_ptr(), w: self.weights[wo..].as_ptr(), i: x.as_ptr(), o: out.as_mut_ptr() };
+        for st in &mut self.steps {
+            for (p, l) in st.ptrs.iter_mut().zip(&st.locs) {
+                // Safety: in-bounds offsets of buffers the lowering sized.
+                *p = unsafe {
+                    match l.base {
+                        Base::Arena => ptrs.a.add(l.off),
+                        Base::Weights => (ptrs.w as *mut f32).add(l.off),
+                        Base::Input => (ptrs.i as *mut f32).add(l.off),
+                        Base::Output => ptrs.o.add(l.off),
+                    }
+                };
+            }
+        }
         let lowered = &self.lowered;
         let reference = |index: usize| run_reference(lowered, index, &ptrs);
         let profile = self.profile.as_mut();
@@ -270,6 +289,8 @@ pub(crate) struct Ptrs {
 }
 
 // The pointers are shared by the team; every step writes disjoint items.
+unsafe impl Sync for RunStep {}
+unsafe impl Send for RunStep {}
 unsafe impl Sync for Ptrs {}
 unsafe impl Send for Ptrs {}
 
@@ -300,10 +321,10 @@ fn run_reference(l: &Lowered, index: usize, p: &Ptrs) {
 }
 
 impl team::Exec for RunStep {
-    fn call(&self, p: &Ptrs, lo: usize, hi: usize) {
+    fn call(&self, _: &Ptrs, lo: usize, hi: usize) {
         if let Exec::Fn(f) = self.exec {
-            // Safety: generated for these base pointers; items lo..hi are within the step.
-            unsafe { f(p.a, p.w, p.i, p.o, lo as i64, hi as i64) }
+            // Safety: generated for these buffers; items lo..hi are within the step.
+            unsafe { f(self.ptrs.as_ptr(), lo as i64, hi as i64) }
         }
     }
     fn items(&self) -> usize {

@@ -22,22 +22,25 @@ pub struct Fb {
     /// The vector type, `<B x float>`.
     pub vt: String,
     phis: Vec<(String, String)>,
+    /// The buffers the body addresses, in parameter order (`%P[k]`).
+    pub params: Vec<crate::kern::Loc>,
 }
 
 impl Fb {
     /// A body whose first block is `entry`, for vectors of `b` lanes.
     pub fn new(b: usize) -> Fb {
-        Fb { body: "entry:\n".into(), n: 0, cur: "entry".into(), b, vt: format!("<{b} x float>"), phis: Vec::new() }
+        Fb { body: "entry:\n".into(), n: 0, cur: "entry".into(), b, vt: format!("<{b} x float>"), phis: Vec::new(), params: Vec::new() }
     }
 
-    /// The finished body (its blocks; the caller wraps it in `define ... { }`).
-    pub fn finish(mut self) -> String {
+    /// The finished body (its blocks; the caller wraps it in `define ... { }`) and the
+    /// buffers it takes.
+    pub fn finish(mut self) -> (String, Vec<crate::kern::Loc>) {
         self.line("ret void");
         let mut s = self.body;
         for (key, text) in self.phis {
             s = s.replacen(&key, &text, 1);
         }
-        s
+        (s, self.params)
     }
 
     fn t(&mut self) -> String {
@@ -94,6 +97,20 @@ impl Fb {
     pub fn imin(&mut self, a: &str, b: &str) -> String {
         let c = self.icmp("slt", a, b);
         self.isel(&c, a, b)
+    }
+
+    /// The pointer to buffer `loc`, a parameter of the function: bodies that differ only
+    /// in where their buffers are are one function.
+    pub fn param(&mut self, loc: crate::kern::Loc) -> String {
+        let k = match self.params.iter().position(|l| *l == loc) {
+            Some(k) => k,
+            None => {
+                self.params.push(loc);
+                self.params.len() - 1
+            }
+        };
+        let pp = self.def(&format!("getelementptr inbounds float*, float** %P, i64 {k}"));
+        self.def(&format!("load float*, float** {pp}, align 8"))
     }
 
     /// `base + idx` (in floats).

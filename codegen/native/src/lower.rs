@@ -35,8 +35,10 @@ pub enum StepKind {
 
 /// One step of the plan.
 pub struct Step {
-    /// Function name.
+    /// Function name (steps with the same code share one function).
     pub name: String,
+    /// The buffers the function takes, in parameter order.
+    pub locs: Vec<Loc>,
     /// Profile bucket.
     pub label: &'static str,
     /// Work items (split over threads).
@@ -139,12 +141,15 @@ impl<'g> Lower<'g> {
         Loc { base: Base::Weights, off }
     }
 
-    fn step(&mut self, name_hint: &str, label: &'static str, cost: usize, locs: &[Loc], gen: (String, usize)) {
+    fn step(&mut self, name_hint: &str, label: &'static str, cost: usize, locs: &[Loc], gen: kern::Gen) {
         for &l in locs {
             self.touch(l);
         }
-        let name = format!("k{}_{}", self.steps.len(), name_hint);
-        self.steps.push(Step { name, label, items: gen.1, cost, kind: StepKind::Gen { body: gen.0 } });
+        let (body, params, items) = gen;
+        // FNV-1a of the body: identical code (same shapes, other buffers) is one function.
+        let h = body.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, c| (h ^ c as u64).wrapping_mul(0x0100_0000_01b3));
+        let name = format!("{name_hint}_{h:016x}");
+        self.steps.push(Step { name, locs: params, label, items, cost, kind: StepKind::Gen { body } });
     }
 
     fn const_data(&self, o: Outlet) -> Option<Vec<f32>> {
@@ -368,7 +373,7 @@ impl<'g> Lower<'g> {
                 }
                 self.touch(out);
                 let nm = format!("ref{}_{}", self.steps.len(), op.name());
-                self.steps.push(Step { name: nm, label: op.name(), items: 1, cost: 1, kind: StepKind::Reference { op: op.clone(), ins: operands, out: (out, oshape.clone()) } });
+                self.steps.push(Step { name: nm, locs: vec![], label: op.name(), items: 1, cost: 1, kind: StepKind::Reference { op: op.clone(), ins: operands, out: (out, oshape.clone()) } });
                 self.set(out_o, Val { shape: oshape, plain: Some(out), blocked: None, gated: None });
                 Ok(())
             }
@@ -568,9 +573,10 @@ impl<'g> Lower<'g> {
         if let Some((r, _, _)) = &residual {
             locs.push(*r);
         }
-        let body = kern::conv(&k, b);
+        let gen = kern::conv(&k, b);
+        let _ = items;
         let label = conv_label(c.group, cin, (kh, kw));
-        self.step("conv", label, k.macs(), &locs, (body, items));
+        self.step("conv", label, k.macs(), &locs, gen);
         let v = Val { shape: oshape.to_vec(), plain: None, blocked: Some(out), gated: None };
         if let Some((_, _, cid)) = residual {
             self.absorbed.insert(cid, out_o);

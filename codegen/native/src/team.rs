@@ -34,27 +34,40 @@ struct Shared {
     quit: AtomicBool,
     lock: Mutex<()>,
     cv: Condvar,
+    sleepers: AtomicUsize,
+    bar_lock: Mutex<()>,
+    bar_cv: Condvar,
 }
 
 impl Shared {
+    /// Wait for every thread. Spins briefly (steps are short), then sleeps: on a loaded
+    /// machine the thread being waited for may not be running, and spinning would take its core.
     fn barrier(&self) {
         if self.n == 1 {
             return;
         }
-        let gen = self.bar_gen.load(Ordering::Acquire);
-        if self.bar_count.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
-            self.bar_count.store(0, Ordering::Relaxed);
-            self.bar_gen.fetch_add(1, Ordering::Release);
-        } else {
-            let mut spins = 0u32;
-            while self.bar_gen.load(Ordering::Acquire) == gen {
-                std::hint::spin_loop();
-                spins += 1;
-                if spins > 1 << 16 {
-                    std::thread::yield_now();
-                }
+        let gen = self.bar_gen.load(Ordering::SeqCst);
+        if self.bar_count.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            self.bar_count.store(0, Ordering::SeqCst);
+            self.bar_gen.fetch_add(1, Ordering::SeqCst);
+            if self.sleepers.load(Ordering::SeqCst) > 0 {
+                let _g = self.bar_lock.lock().unwrap_or_else(|e| e.into_inner());
+                self.bar_cv.notify_all();
             }
+            return;
         }
+        for _ in 0..4000 {
+            if self.bar_gen.load(Ordering::SeqCst) != gen {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        let mut g = self.bar_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        while self.bar_gen.load(Ordering::SeqCst) == gen {
+            g = self.bar_cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn execute(&self, job: &Job<'_>, tid: usize, mut profile: Option<&mut BTreeMap<&'static str, (usize, Duration)>>) {
@@ -100,6 +113,9 @@ impl Team {
             quit: AtomicBool::new(false),
             lock: Mutex::new(()),
             cv: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
+            bar_lock: Mutex::new(()),
+            bar_cv: Condvar::new(),
         });
         let handles = (1..n.max(1))
             .map(|tid| {
@@ -149,6 +165,9 @@ fn worker(s: &Shared, tid: usize) {
         seen = s.run_gen.load(Ordering::Acquire);
         let p = s.job.load(Ordering::Acquire) as *const Job;
         // Safety: the job lives until the caller has passed the last barrier, which needs us.
+        if p.is_null() {
+            continue;
+        }
         let job = unsafe { &*p };
         s.execute(job, tid, None);
     }
