@@ -183,7 +183,17 @@ impl NativePlan {
     /// Compile `g` for inputs of `input_shapes` (graph-input order), to run on `threads`
     /// threads (0: all cores).
     pub fn new(g: &Graph, input_shapes: &[Vec<usize>], threads: usize) -> Result<NativePlan, NativeError> {
-        let host = host();
+        Self::with_lanes(g, input_shapes, threads, host().lanes)
+    }
+
+    /// Like [`NativePlan::new`] with vectors of `lanes` (4, 8 or 16, at most the host's): the
+    /// tests run every layout the host can execute.
+    pub fn with_lanes(g: &Graph, input_shapes: &[Vec<usize>], threads: usize, lanes: usize) -> Result<NativePlan, NativeError> {
+        let mut host = host();
+        if ![4, 8, 16].contains(&lanes) || lanes > host.lanes {
+            return Err(NativeError::Input(format!("{lanes}-lane vectors: the host takes 4, 8{}", if host.lanes == 16 { " or 16" } else { "" })));
+        }
+        host.lanes = lanes;
         let lowered = lower::lower(g, input_shapes, host.lanes)?;
         let tm = target_machine(&host)?;
         let text = module_text(&lowered, &host, None)?;

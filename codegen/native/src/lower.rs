@@ -318,7 +318,7 @@ impl<'g> Lower<'g> {
                 let act = FusedAct::from_op(op).unwrap();
                 self.eltwise(id, &ins, None, act, &oshape, "act")
             }
-            Op::MaxPool(p) if p.kernel.len() == 2 && !self.shapes[&ins[0]].is_empty() && self.shapes[&ins[0]].len() == 4 => {
+            Op::MaxPool(p) if p.kernel.len() == 2 && p.format == senetc_ir::ops::DataFormat::Nchw && self.shapes[&ins[0]].len() == 4 => {
                 let xs = self.shapes[&ins[0]].clone();
                 let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
                 let ph = resolve_pads(p.auto_pad, h, p.kernel[0], p.strides[0], p.dilations[0], (p.pads[0], p.pads[2]));
