@@ -773,6 +773,7 @@ pub fn plain_eltwise(a: Loc, r: Option<Loc>, out: Loc, len: usize, act_: &FusedA
 
 /// `out[m][n] = sum_k a[m][k] * wt[k][n] + bias[n]`, `wt` packed `[k][NB*B]` (alpha folded in),
 /// `bias` `[NB*B]` (beta folded in) or none. Items are (row, group of 4 column blocks).
+#[allow(clippy::too_many_arguments)]
 pub fn gemm(a: Loc, wt: Loc, bias: Option<Loc>, out: Loc, m: usize, k: usize, n: usize, b: usize) -> Gen {
     const NBT: usize = 4;
     let mut f = Fb::new(b);

@@ -305,8 +305,14 @@ unsafe impl Sync for Ptrs {}
 unsafe impl Send for Ptrs {}
 
 impl Ptrs {
-    fn loc(&self, l: Loc, len: usize) -> &mut [f32] {
-        // Safety: the lowering sized every buffer; a reference step is the only code running.
+    /// The buffer at `l`.
+    ///
+    /// # Safety
+    /// The caller is the only code touching that buffer while the slice lives (a reference
+    /// step runs alone, between barriers), and `l` with `len` lies within it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn loc(&self, l: Loc, len: usize) -> &mut [f32] {
+        // Safety: see above.
         unsafe {
             let p = match l.base {
                 Base::Arena => self.a,
@@ -321,9 +327,11 @@ impl Ptrs {
 
 fn run_reference(l: &Lowered, index: usize, p: &Ptrs) {
     let StepKind::Reference { op, ins, out } = &l.steps[index].kind else { return };
-    let datas: Vec<Vec<f32>> = ins.iter().map(|(loc, shape)| p.loc(*loc, shape.iter().product()).to_vec()).collect();
+    // Safety: a reference step runs alone; the lowering sized these buffers. Operands are
+    // copied first, so an output slice never overlaps a live operand borrow.
+    let datas: Vec<Vec<f32>> = ins.iter().map(|(loc, shape)| unsafe { p.loc(*loc, shape.iter().product()) }.to_vec()).collect();
     let views: Vec<View> = datas.iter().zip(ins).map(|(d, (_, s))| View { data: d, shape: s }).collect();
-    let o = p.loc(out.0, out.1.iter().product());
+    let o = unsafe { p.loc(out.0, out.1.iter().product()) };
     // The graph passed the verifier, so the reference evaluation accepts these operands.
     if let Err(e) = op.eval(&views, o, &out.1) {
         eprintln!("senetc: native engine: reference step {} failed: {e}", l.steps[index].name);

@@ -598,7 +598,9 @@ pub fn lanes_for(features: &str) -> usize {
     }
 }
 
-fn shapes_of(g: &Graph, input_shapes: &[Vec<usize>]) -> Result<(Vec<NodeId>, HashMap<Outlet, Vec<usize>>), NativeError> {
+type Shapes = HashMap<Outlet, Vec<usize>>;
+
+fn shapes_of(g: &Graph, input_shapes: &[Vec<usize>]) -> Result<(Vec<NodeId>, Shapes), NativeError> {
     let bad = |m: String| NativeError::Input(m);
     if input_shapes.len() != g.inputs().len() {
         return Err(bad(format!("the model has {} inputs, {} given", g.inputs().len(), input_shapes.len())));
