@@ -176,7 +176,9 @@ impl Target for Ascend {
     }
 }
 
+#[cfg(feature = "llvm")]
 const EMIT_SO: EmitKind = EmitKind { name: "so", ext: "so", help: "a shared library with a C entry point (header and weights written beside it)" };
+#[cfg(feature = "llvm")]
 const EMIT_O: EmitKind = EmitKind { name: "o", ext: "o", help: "an object file with a C entry point (header and weights written beside it)" };
 
 /// Native x86-64 code through LLVM, ahead of time (see `senetc_native::aot`): the engine's
