@@ -206,7 +206,9 @@ impl ConvK {
         let ob = self.cout.div_ceil(b);
         let obg = ob / self.obt();
         let rows = if self.flat() { (self.win.oh * self.win.ow).div_ceil(self.flat_len()) } else { self.win.oh };
-        (self.n * obg * rows, vec![self.n, obg, rows])
+        // Output blocks vary fastest: consecutive items (one thread's share) read the same
+        // input rows, which stay in cache while every block of weights streams past them.
+        (self.n * obg * rows, vec![self.n, rows, obg])
     }
 
     /// Multiply-adds, for splitting work.
@@ -236,7 +238,7 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
     let taps = win.kh * win.kw;
     items(&mut f, |f, it| {
         let d = digits(f, it, &radices);
-        let (n, obg, row) = (&d[0], &d[1], &d[2]);
+        let (n, row, obg) = (&d[0], &d[1], &d[2]);
         let ob0 = f.i("mul", obg, &s(obt));
         let xn_off = f.i("mul", n, &s(cbin * ihw * b));
         let xn = f.gep(&xp, &xn_off);
