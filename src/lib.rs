@@ -5,6 +5,7 @@ pub mod load;
 pub mod npy;
 pub mod numeric;
 pub mod output;
+pub mod precision;
 pub mod progress;
 pub mod report;
 

@@ -33,6 +33,65 @@ enum Cmd {
     Run(RunArgs),
     /// Time inference on the CPU reference (the last line is `median_ms=<value>`).
     Bench(BenchArgs),
+    /// Find the layers fp16 breaks: every node's error against fp32, alone and accumulated,
+    /// and its fp16 hazards; with --fix, write the ATC lists that keep the fewest ops in fp32.
+    #[command(long_about = PRECISION_ABOUT)]
+    Precision(PrecisionArgs),
+}
+
+const PRECISION_ABOUT: &str = "Find the layers fp16 breaks, and write the lists that fix them.
+
+Runs the optimized graph on the CPU reference in fp32 and in the --precision-mode's fp16
+(default force_fp16, ATC's) on the same inputs and reports every node, named by the
+source-model nodes behind it: its output's error against fp32 (max |diff|, relative L2,
+cosine), the error it adds alone in fp16, and its fp16 hazards (inf, NaN, |x| > 65504,
+subnormal values, weights beyond fp16). With real inputs it gives the outputs' top-1
+agreement.
+
+--fix DIR searches the fewest ops to keep in fp32 that bring the outputs within
+--target-cos (default 0.9999) and/or --target-top1, and writes DIR/keep_dtype.cfg (ATC
+--keep_dtype: those nodes) and DIR/modify_mixlist.json (ATC --modify_mixlist: their op
+types). `senetc compile` takes both files (--keep-dtype FILE, --modify-mixlist FILE).";
+
+#[derive(clap::Args)]
+struct PrecisionArgs {
+    /// The model file (any format senetc imports, or a weights file with --arch).
+    model: Option<PathBuf>,
+    /// Inputs: an .npy (one-input models) or .npz (entries by input name) per sample, or a
+    /// folder of them (repeatable). Default: seeded random samples.
+    #[arg(short, long = "input")]
+    inputs: Vec<PathBuf>,
+    /// Seed of the random samples.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Number of random samples.
+    #[arg(long, default_value_t = 4)]
+    samples: usize,
+    /// Write the full analysis as JSON.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write the HTML report (one self-contained file).
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Search the ops to keep in fp32 and write modify_mixlist.json and keep_dtype.cfg here.
+    #[arg(long)]
+    fix: Option<PathBuf>,
+    /// Fix target: cosine similarity of every output to fp32, at least (default 0.9999).
+    #[arg(long = "target-cos")]
+    target_cos: Option<f64>,
+    /// Fix target: top-1 agreement of every output with fp32, at least (0 to 1).
+    #[arg(long = "target-top1")]
+    target_top1: Option<f64>,
+    /// Rows of the ranking printed.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[command(flatten)]
+    opt: OptArgs,
+    #[command(flatten)]
+    import: ImportArgs,
 }
 
 #[derive(clap::Args)]
@@ -40,7 +99,8 @@ struct RunArgs {
     /// The model file (.onnx, or a weights file with --arch).
     model: Option<PathBuf>,
     /// An input: `path.npy` (inputs in order), `NAME=path.npy`, or `path.npz` (entries by input name).
-    #[arg(short, long = "input", required = true)]
+    /// A model without inputs takes none.
+    #[arg(short, long = "input")]
     inputs: Vec<String>,
     /// Write the output here (.npy; with several outputs, NAME is added before the extension).
     #[arg(short, long)]
@@ -147,15 +207,66 @@ struct OptArgs {
     /// Op types that never run in fp16.
     #[arg(long = "fp16-deny", value_delimiter = ',')]
     fp16_deny: Vec<String>,
-    /// Node names that keep their original type.
+    /// Node names that keep their original type (source-model names work on fused nodes), or
+    /// an ATC --keep_dtype file: one name per line, `OpType::<CANN type>` lines by type.
     #[arg(long = "keep-dtype", value_delimiter = ',')]
     keep_dtype: Vec<String>,
+    /// An ATC --modify_mixlist JSON file: black-list to-add types never run in fp16, white-list
+    /// to-add types always may, to-remove and gray-list types follow their operands.
+    #[arg(long = "modify-mixlist")]
+    modify_mixlist: Option<PathBuf>,
 }
 
-/// How to get a graph from a weights file. Frontends that need settings the model file
-/// does not carry add them here.
+/// The fp16 pass's settings from the flags and the ATC list files they name.
+fn precision_options(o: &OptArgs, mode: PrecisionMode) -> Result<senetc_passes::PrecisionOptions> {
+    use senetc::precision::lists;
+    let mut p = senetc_passes::PrecisionOptions { mode, allow: o.fp16_allow.clone(), deny: o.fp16_deny.clone(), follow: vec![], keep_dtype: vec![] };
+    if let Some(path) = &o.modify_mixlist {
+        let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--modify-mixlist {}: {e}", path.display())))?;
+        let kinds = lists::parse_mixlist(&text).and_then(|m| lists::mixlist_kinds(&m)).map_err(|e| UsageError(format!("--modify-mixlist {}: {e}", path.display())))?;
+        p.deny.extend(kinds.deny);
+        p.allow.extend(kinds.allow);
+        p.follow.extend(kinds.follow);
+    }
+    for k in &o.keep_dtype {
+        let path = Path::new(k);
+        if !path.is_file() {
+            p.keep_dtype.push(k.clone());
+            continue;
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--keep-dtype {}: {e}", path.display())))?;
+        let file = lists::parse_keep_dtype(&text);
+        p.keep_dtype.extend(file.names);
+        // ATC's `OpType::` keeps every op of the type, in any mode: senetc's deny class.
+        p.deny.extend(lists::kinds_of_types(&file.types).map_err(|e| UsageError(format!("--keep-dtype {}: {e}", path.display())))?);
+    }
+    p.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(p)
+}
+
+/// How to read the model: settings the model file does not carry. Frontends that need
+/// such settings add them here.
 #[derive(clap::Args, Clone, Default)]
 struct ImportArgs {
+    /// TensorFlow: cut the graph at this tensor, which becomes a graph input (NAME or NAME:k; repeatable).
+    #[arg(long = "input-name", value_delimiter = ',')]
+    input_name: Vec<String>,
+    /// TensorFlow: output this tensor (NAME or NAME:k; repeatable; default: the signature's, or detected).
+    #[arg(long = "output-name", value_delimiter = ',')]
+    output_name: Vec<String>,
+    /// TensorFlow: pin a placeholder to a value, e.g. `--set is_training=false` (repeatable).
+    #[arg(long = "set")]
+    set: Vec<String>,
+    /// TensorFlow: the graph (SavedModel folder or frozen .pb) a TF2 checkpoint is bound onto by name.
+    #[arg(long)]
+    graph: Option<PathBuf>,
+    /// TensorFlow SavedModel: the signature to import (default serving_default).
+    #[arg(long)]
+    signature: Option<String>,
+    /// TensorFlow: read variables from their ExponentialMovingAverage shadows (as eval scripts
+    /// that restore ema.variables_to_restore() do).
+    #[arg(long)]
+    ema: bool,
     /// Build this architecture and bind a weights file (torch.save or safetensors) onto it by
     /// name; `--arch` alone lists the architectures and the one the file fits best.
     #[arg(long, num_args = 0..=1, default_missing_value = "")]
@@ -171,8 +282,9 @@ struct ImportArgs {
 
 impl ImportArgs {
     /// The model file and the import options: with --arch and no model, the weights file
-    /// is the model.
-    fn resolve(&self, model: Option<&Path>) -> Result<(PathBuf, senetc_frontends::ImportOptions)> {
+    /// is the model. `input_shape` and `out_nodes` are ATC's flags of `compile`, which reach
+    /// the importer too (they cut and bind TensorFlow graphs).
+    fn resolve(&self, model: Option<&Path>, input_shape: Option<&str>, out_nodes: Option<&str>) -> Result<(PathBuf, senetc_frontends::ImportOptions)> {
         let model = match (model, &self.weights) {
             (Some(m), _) => m.to_path_buf(),
             (None, Some(w)) if self.arch.is_some() => w.clone(),
@@ -189,7 +301,28 @@ impl ImportArgs {
                 }
             }
         };
-        Ok((model, senetc_frontends::ImportOptions { weights: self.weights.clone(), arch: self.arch.clone(), input_size }))
+        let mut set = Vec::new();
+        for s in &self.set {
+            let (k, v) = s.split_once('=').ok_or_else(|| UsageError(format!("bad --set {s:?} (want NAME=VALUE)")))?;
+            set.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let mut output_names = self.output_name.clone();
+        output_names.extend(out_nodes.map(parse_out_nodes).unwrap_or_default());
+        Ok((
+            model,
+            senetc_frontends::ImportOptions {
+                weights: self.weights.clone(),
+                arch: self.arch.clone(),
+                input_size,
+                input_names: self.input_name.clone(),
+                output_names,
+                input_shapes: input_shape.map(parse_input_shapes).transpose()?.unwrap_or_default(),
+                set,
+                graph: self.graph.clone(),
+                signature: self.signature.clone(),
+                ema: self.ema,
+            },
+        ))
     }
 }
 
@@ -261,6 +394,7 @@ fn main() {
         Cmd::Inspect(a) => inspect(a),
         Cmd::Run(a) => run(a),
         Cmd::Bench(a) => bench(a),
+        Cmd::Precision(a) => precision(a),
     };
     if let Err(e) = result {
         eprintln!("senetc: error: {e:#}");
@@ -281,13 +415,10 @@ fn optimize(g: &mut senetc_ir::Graph, o: &OptArgs, default_mode: PrecisionMode) 
         dump_after: o.dump_ir_after.clone(),
         dump_dir: o.dump_dir.clone(),
         verify_each: o.verify_each,
-        precision: senetc_passes::PrecisionOptions { mode, allow: o.fp16_allow.clone(), deny: o.fp16_deny.clone(), keep_dtype: o.keep_dtype.clone() },
+        precision: precision_options(o, mode)?,
         limits: Default::default(),
     };
     let pm = senetc_passes::PassManager::new(options).map_err(|e| UsageError(e.to_string()))?;
-    if let Err(e) = senetc_passes::PrecisionOptions::validate(&senetc_passes::PrecisionOptions { mode, allow: o.fp16_allow.clone(), deny: o.fp16_deny.clone(), keep_dtype: vec![] }) {
-        return Err(UsageError(e.to_string()).into());
-    }
     let mut check = |a: &senetc_ir::Graph, b: &senetc_ir::Graph| senetc::numeric::check(a, b);
     let records = pm.run(g, if o.verify_each { Some(&mut check) } else { None })?;
     if o.time_passes {
@@ -332,7 +463,7 @@ fn compile(a: CompileArgs) -> Result<()> {
     };
     let mut target_options = target_options(&a)?;
     let ext = kind.ext;
-    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let (model, import) = a.import.resolve(a.model.as_deref(), a.input_shape.as_deref(), a.out_nodes.as_deref())?;
     let out = a.output.clone().unwrap_or_else(|| default_output(&model, ext));
     target_options.output = Some(out.clone());
     if out.exists() && model.exists() && same_file(&out, &model) {
@@ -341,6 +472,11 @@ fn compile(a: CompileArgs) -> Result<()> {
     progress.phase(&format!("importing {}", model.display()));
     let t = Instant::now();
     let (g, format, notes) = load::load(&model, &import)?;
+    if format == senetc_frontends::Format::TensorFlow {
+        // The TensorFlow importer applied them: inputs are bound and outputs chosen.
+        target_options.input_shapes.clear();
+        target_options.out_nodes.clear();
+    }
     timings.insert("import", ms(t));
     let before = stats::op_histogram(&g).into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<String, usize>>();
     let mut g = g;
@@ -442,6 +578,27 @@ fn target_options(a: &CompileArgs) -> Result<TargetOptions> {
     Ok(o)
 }
 
+/// `--input-shape "name:1,3,224,224;name2:..."` (ATC's syntax; -1 leaves a dim dynamic).
+fn parse_input_shapes(spec: &str) -> Result<Vec<(String, Vec<i64>)>> {
+    let bad = |s: &str| UsageError(format!("bad --input-shape entry {s:?} (want name:d1,d2,...)"));
+    spec.split(';')
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| {
+            let (name, dims) = part.rsplit_once(':').ok_or_else(|| bad(part))?;
+            let dims = dims.split(',').map(|d| d.trim().parse::<i64>()).collect::<Result<Vec<_>, _>>().map_err(|_| bad(part))?;
+            if dims.iter().any(|&d| d < -1) {
+                return Err(bad(part).into());
+            }
+            Ok((name.trim().to_string(), dims))
+        })
+        .collect()
+}
+
+/// `--out-nodes "node:0;node2:1"` (ATC's syntax) as TensorFlow tensor names.
+fn parse_out_nodes(spec: &str) -> Vec<String> {
+    spec.split(';').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
+}
+
 /// `--target` values, from the registry.
 fn target_names() -> Vec<&'static str> {
     target::registry().iter().map(|t| t.name()).collect()
@@ -486,7 +643,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
-    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let (model, import) = a.import.resolve(a.model.as_deref(), None, None)?;
     if import.arch.is_none() && matches!(senetc_frontends::detect(&model)?, senetc_frontends::Format::Torch | senetc_frontends::Format::Safetensors) {
         print!("{}", senetc_frontends::torch::describe(&model)?);
         return Ok(());
@@ -693,7 +850,7 @@ impl Engine {
 }
 
 fn run(a: RunArgs) -> Result<()> {
-    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let (model, import) = a.import.resolve(a.model.as_deref(), None, None)?;
     let (mut g, _, _) = load::load(&model, &import)?;
     optimize(&mut g, &a.opt, PrecisionMode::MustKeepOriginDtype)?;
     let inputs = gather_inputs(&g, &a.inputs)?;
@@ -724,7 +881,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     if a.runs == 0 || a.batch == 0 {
         return Err(UsageError("--runs and --batch must be at least 1".into()).into());
     }
-    let (model, import) = a.import.resolve(a.model.as_deref())?;
+    let (model, import) = a.import.resolve(a.model.as_deref(), None, None)?;
     let (mut g, _, _) = load::load(&model, &import)?;
     let t = Instant::now();
     optimize(&mut g, &a.opt, PrecisionMode::MustKeepOriginDtype)?;
@@ -764,5 +921,69 @@ fn bench(a: BenchArgs) -> Result<()> {
     }
     println!("latency ms: min {:.3}  median {:.3}  max {:.3}", times[0], median, times[times.len() - 1]);
     println!("median_ms={median:.3}");
+    Ok(())
+}
+
+fn precision(a: PrecisionArgs) -> Result<()> {
+    use senetc::precision::{self as prec, PrecisionError, Samples, Target};
+    let usage = |e: PrecisionError| -> anyhow::Error {
+        match e {
+            PrecisionError::Usage(m) => UsageError(m).into(),
+            other => other.into(),
+        }
+    };
+    let mode: PrecisionMode = match &a.opt.precision_mode {
+        Some(m) => m.parse().map_err(UsageError)?,
+        None => PrecisionMode::ForceFp16,
+    };
+    if !prec::mode_uses_fp16(mode) {
+        return Err(UsageError(format!("--precision-mode {mode} runs nothing in fp16: nothing to compare (force_fp16, allow_mix_precision)")).into());
+    }
+    if a.fix.is_none() && (a.target_cos.is_some() || a.target_top1.is_some()) {
+        return Err(UsageError("--target-cos and --target-top1 need --fix DIR".into()).into());
+    }
+    if a.inputs.is_empty() && a.samples == 0 {
+        return Err(UsageError("--samples must be at least 1".into()).into());
+    }
+    let t0 = Instant::now();
+    let (model, import) = a.import.resolve(a.model.as_deref(), None, None)?;
+    let (mut g, format, _) = load::load(&model, &import)?;
+    // The fp32 graph: the same pipeline, with the fp16 pass left to the analysis.
+    let fp32 = OptArgs { precision_mode: Some(PrecisionMode::MustKeepOriginDtype.name().into()), ..a.opt.clone() };
+    let precision = precision_options(&a.opt, mode)?;
+    optimize(&mut g, &fp32, PrecisionMode::MustKeepOriginDtype)?;
+    let samples = if a.inputs.is_empty() { Samples::seeded(&g, a.seed, a.samples) } else { Samples::from_paths(&g, &a.inputs) }.map_err(usage)?;
+    let cfg = prec::Config { precision, threads: a.threads };
+    let analysis = prec::analyze(&g, &cfg, &samples).map_err(usage)?;
+    let fix = match &a.fix {
+        None => None,
+        Some(dir) => {
+            let target = Target { cos: a.target_cos.or(if a.target_top1.is_none() { Some(0.9999) } else { None }), top1: a.target_top1 };
+            let f = prec::fix(&g, &cfg, &samples, &analysis, target).map_err(usage)?;
+            prec::write_fix(dir, &f).with_context(|| format!("writing the lists into {}", dir.display()))?;
+            Some(f)
+        }
+    };
+    let model_name = model.display().to_string();
+    if let Some(path) = &a.report {
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            senetc_version: &'static str,
+            model: &'a str,
+            format: &'static str,
+            #[serde(flatten)]
+            analysis: &'a prec::Analysis,
+            fix: Option<&'a prec::Fix>,
+            total_ms: f64,
+        }
+        let j = Json { senetc_version: env!("CARGO_PKG_VERSION"), model: &model_name, format: format.name(), analysis: &analysis, fix: fix.as_ref(), total_ms: t0.elapsed().as_secs_f64() * 1e3 };
+        let mut s = serde_json::to_string_pretty(&j)?;
+        s.push('\n');
+        write_atomic(path, s.as_bytes())?;
+    }
+    if let Some(path) = &a.html {
+        write_atomic(path, prec::html::render(&model_name, &analysis, fix.as_ref()).as_bytes())?;
+    }
+    print!("{}", prec::summary(&model_name, &analysis, fix.as_ref(), a.fix.as_deref(), a.top));
     Ok(())
 }

@@ -161,3 +161,44 @@ fn optimized_models_lower_fused_ops_to_fusion_groups() {
         }
     }
 }
+
+/// OMs from TensorFlow checkpoints: the recipes' training checkpoints (SE-ResNet with its
+/// pre-activation scale-shifts, MobileNetV1 through tf.cond and an iterator input) and
+/// EfficientNet's eval checkpoint, optimized, lowered in fp32 and fp16, read back and run.
+/// With `SENETC_OM_DIR` they are written there too, so `tests/python/om_validate.sh` checks
+/// them with netron's OM reader.
+#[test]
+fn tf_checkpoints_lower_to_om() {
+    let tf = |rel: &str| common::repo("tests/fixtures/tf").join(rel);
+    let cases = [
+        ("tf__seresnet_cifar_d29_narrow__train_ckpt", tf("seresnet_cifar_d29_narrow/train_ckpt"), tf("seresnet_cifar_d29_narrow")),
+        ("tf__mobilenet_v1_slim_0125__train_ckpt", tf("mobilenet_v1_slim_0125/train_ckpt"), tf("mobilenet_v1_slim_0125")),
+        ("tf__efficientnet_b0_narrow__eval_ckpt", tf("efficientnet_b0_narrow/eval_ckpt"), tf("efficientnet_b0_narrow")),
+    ];
+    let dump_dir = std::env::var_os("SENETC_OM_DIR").map(PathBuf::from);
+    for (label, model, dir) in cases {
+        // Logits; batch 1 as a deployed OM has it.
+        let output = if label.contains("mobilenet") { vec!["MobilenetV1/Logits/SpatialSqueeze".to_string()] } else { vec![] };
+        let o = senetc_frontends::ImportOptions { output_names: output, ..Default::default() };
+        let mut g = senetc_frontends::import(&model, &o).unwrap_or_else(|e| panic!("{label}: {e}")).graph;
+        PassManager::new(PassOptions::default()).unwrap().run(&mut g, None).unwrap_or_else(|e| panic!("{label}: optimize: {e}"));
+        let x = senetc::npy::read_npy(&dir.join("input.npy")).unwrap();
+        let want = senetc::npy::read_npy(&dir.join("expected.npy")).unwrap();
+        for mode in [PrecisionMode::ForceFp32, PrecisionMode::ForceFp16] {
+            let l = format!("{label} [{}]", mode.name());
+            let opts = AscendOptions { precision_mode: mode, ..Default::default() };
+            let gp = common::with_precision(&g, mode);
+            let om = common::emit_om(&gp, &opts).unwrap_or_else(|e| panic!("{l}: emit_om: {e}"));
+            assert!(om == common::emit_om(&gp, &opts).unwrap(), "{l}: two OM emits differ");
+            if let Some(d) = &dump_dir {
+                dump(d, label, mode.name(), &om, &common::emit_json(&gp, &opts).unwrap());
+            }
+            let (diff, max_abs, same_argmax) = run_om(&l, &om, &x, &want);
+            eprintln!("{l}: OM {} bytes, max|diff| {diff:.3e}", om.len());
+            match mode {
+                PrecisionMode::ForceFp32 => assert!(diff <= 1e-4 * max_abs.max(1.0), "{l}: max|diff| {diff}"),
+                _ => assert!(diff <= 1e-2 * max_abs.max(1e-6) && same_argmax, "{l}: rel {} argmax {same_argmax}", diff / max_abs),
+            }
+        }
+    }
+}

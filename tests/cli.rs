@@ -287,3 +287,53 @@ fn ascend_flags_are_checked() {
     std::fs::write(&bad, b"ZZZZ not really an om").unwrap();
     assert_eq!(senetc(&["inspect", s(&bad)]).status.code(), Some(2));
 }
+
+/// TensorFlow models through the command line: a training checkpoint folder compiles with
+/// its rewrites in the report; --output-name, --input-shape and --set reach the importer;
+/// `run` reproduces TensorFlow; a damaged checkpoint is exit 2, an unsupported op exit 1.
+#[test]
+fn tensorflow_checkpoints_compile_and_run() {
+    let ckpt = repo("tests/fixtures/tf/mobilenet_v1_slim_0125/train_ckpt");
+    let report = tmp("tf_report.json");
+    let om = tmp("tf.om");
+    let out = senetc(&[
+        "compile", s(&ckpt), "--target", "ascend910", "-o", s(&om), "--report", s(&report),
+        "--output-name", "MobilenetV1/Logits/SpatialSqueeze", "--input-shape", "IteratorGetNext:1,224,224,3", "--input-format", "NHWC",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["format"], "tensorflow");
+    assert_eq!(r["inputs"][0]["shape"], serde_json::json!([1, 224, 224, 3]));
+    assert_eq!(r["outputs"][0]["name"], "MobilenetV1/Logits/SpatialSqueeze");
+    let notes = r["import_notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(notes.contains("is_training (PlaceholderWithDefault) pinned to false") && notes.contains("EMA shadows"), "{notes}");
+    assert_eq!(r["op_counts"].get("batch_norm"), None, "every BN folded: {}", r["op_counts"]);
+
+    // ATC's --out-nodes names TensorFlow outputs too.
+    let out = senetc(&["compile", s(&repo("tests/fixtures/tf/mobilenet_v1_slim_0125/eval_ckpt")), "-o", s(&tmp("o.sir")), "--report", s(&report), "--out-nodes", "MobilenetV1/Logits/SpatialSqueeze:0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["outputs"][0]["name"], "MobilenetV1/Logits/SpatialSqueeze");
+
+    let case = repo("tests/fixtures/tf/seresnet_cifar_d29_narrow");
+    let y = tmp("tf_out.npy");
+    let out = senetc(&["run", s(&case.join("train_ckpt")), "--input", s(&case.join("input.npy")), "-o", s(&y)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (got, want) = (senetc::npy::read_npy(&y).unwrap(), senetc::npy::read_npy(&case.join("expected.npy")).unwrap());
+    let diff = got.to_f32().iter().zip(want.to_f32().iter()).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff <= 1e-4, "run: max |diff| {diff}");
+
+    let golden = repo("tests/golden/tf");
+    let out = senetc(&["compile", s(&golden.join("cond_needs_set.pb")), "-o", s(&tmp("c.sir")), "--set", "use_gelu=true"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = senetc(&["compile", s(&golden.join("unsupported_op.pb")), "-o", s(&tmp("u.sir"))]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("node \"cumsum\" (Cumsum): unsupported op"));
+    let bad = tmp("bad.pb");
+    std::fs::write(&bad, b"\x0a\xff\xff\xff\xff\x0fjunk").unwrap();
+    let out = senetc(&["compile", s(&bad), "-o", s(&tmp("b.sir"))]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!tmp("b.sir").exists());
+    let out = senetc(&["compile", &tiny(), "-o", s(&tmp("t.sir")), "--set", "x=1"]);
+    assert_eq!(out.status.code(), Some(2), "--set on ONNX: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -78,6 +78,23 @@ fn llvm_engine_agrees_with_the_interpreter_on_every_model() {
     }
 }
 
+/// Ops the kernels do not cover (N-D pooling, a mean over three spatial axes, Gather) run their
+/// reference evaluation between generated steps, and the result still matches the interpreter.
+#[test]
+fn ops_without_a_kernel_fall_back_to_their_reference() {
+    let model = common::repo("tests/data/native_fallback.onnx");
+    let g = optimized(&model);
+    for batch in [1, 3] {
+        let inputs = senetc::numeric::seeded_inputs(&g, 0xfa11 + batch as u64, batch).unwrap();
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        let want = CpuPlan::new(&g, &shapes, 2).unwrap().run(&inputs).unwrap();
+        let mut native = NativePlan::new(&g, &shapes, 2).unwrap();
+        assert_eq!(native.reference_steps(), ["max_pool", "global_average_pool", "gather"]);
+        let got = native.run(&inputs).unwrap();
+        close(&format!("native_fallback batch {batch} llvm vs interp"), &got[0].1, &want[0].1, batch);
+    }
+}
+
 fn senetc() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_senetc"))
 }

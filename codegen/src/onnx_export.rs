@@ -14,8 +14,19 @@ use senetc_ir::ops::{AutoPad, DataFormat, FusedAct};
 use senetc_ir::{DType, Dim, Graph, Op, Outlet, Tensor, TensorType};
 use std::collections::{HashMap, HashSet};
 
-/// The opset written.
+/// The opset written (a model with a dilated average pool needs opset 19: see [`opset_of`]).
 pub const OPSET: i64 = 17;
+
+/// The default-domain opset a model needs: [`OPSET`], or 19 when an average pool is
+/// dilated (AveragePool has `dilations` since opset 19).
+pub fn opset_of(g: &Graph) -> i64 {
+    let dilated = g.order().into_iter().any(|id| matches!(&g.node(id).op, Op::AveragePool(p) if p.dilations.iter().any(|&d| d != 1)));
+    if dilated {
+        19
+    } else {
+        OPSET
+    }
+}
 
 /// The domain of the model-local functions that fused ops export as.
 pub const FUNCTION_DOMAIN: &str = "senetc";
@@ -69,7 +80,7 @@ pub fn to_model(g: &Graph) -> Result<ModelProto, CodegenError> {
     m.ir_version = 8;
     m.producer_name = "senetc".into();
     m.producer_version = env!("CARGO_PKG_VERSION").into();
-    m.opset_import.push(OperatorSetIdProto { domain: String::new(), version: OPSET, ..Default::default() });
+    m.opset_import.push(OperatorSetIdProto { domain: String::new(), version: opset_of(g), ..Default::default() });
     if !x.functions.is_empty() {
         m.opset_import.push(OperatorSetIdProto { domain: FUNCTION_DOMAIN.into(), version: 1, ..Default::default() });
     }
@@ -193,6 +204,11 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             attrs.push(float("epsilon", b.epsilon));
             one("BatchNormalization", inputs, attrs)
         }
+        Op::ScaleShift(ss) => {
+            let trailing = types[0].rank().saturating_sub(ss.axis + 1);
+            let attribute = vec![text_attr("act", &ss.act), int("axis", ss.axis as i64)];
+            Ok(Lowered::Call { function: Box::new(scale_shift_function(&ss.act, trailing)?), input: inputs, attribute })
+        }
         Op::Relu(_) => one("Relu", inputs, attrs),
         Op::Clip(c) => {
             inputs.push(if c.min.is_finite() { konst("min", scalar(c.min).cast(types[0].dtype)) } else { String::new() });
@@ -212,10 +228,14 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
                 NodeProto { op_type: "Mul".into(), name: base.into(), input: vec![inputs[0].clone(), sig], output: vec![out.into()], ..Default::default() },
             ]))
         }
+        Op::Tanh(_) => one("Tanh", inputs, attrs),
+        Op::Elu(e) => one("Elu", inputs, vec![float("alpha", e.alpha)]),
         Op::Add(_) => one("Add", inputs, attrs),
         Op::Sub(_) => one("Sub", inputs, attrs),
         Op::Mul(_) => one("Mul", inputs, attrs),
         Op::Div(_) => one("Div", inputs, attrs),
+        Op::Max(_) => one("Max", inputs, attrs),
+        Op::Min(_) => one("Min", inputs, attrs),
         Op::GlobalAveragePool(p) => {
             nchw(p.format)?;
             one("GlobalAveragePool", inputs, attrs)
@@ -227,12 +247,22 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             attrs.push(int("keepdims", r.keepdims as i64));
             one("ReduceMean", inputs, attrs)
         }
+        Op::ReduceMax(r) => {
+            if !r.axes.is_empty() {
+                attrs.push(ints("axes", &r.axes));
+            }
+            attrs.push(int("keepdims", r.keepdims as i64));
+            one("ReduceMax", inputs, attrs)
+        }
         Op::AveragePool(p) => {
             nchw(p.format)?;
             attrs.push(ints("kernel_shape", &p.kernel));
             attrs.push(ints("strides", &p.strides));
             attrs.push(int("ceil_mode", p.ceil_mode as i64));
             attrs.push(int("count_include_pad", p.count_include_pad as i64));
+            if p.dilations.iter().any(|&d| d != 1) {
+                attrs.push(ints("dilations", &p.dilations));
+            }
             pads_attrs(&mut attrs, p.auto_pad, &p.pads);
             one("AveragePool", inputs, attrs)
         }
@@ -287,6 +317,7 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             inputs.push(konst("steps", Tensor::from_i64(vec![n], &v(&s.steps))));
             one("Slice", inputs, attrs)
         }
+        Op::Gather(g) => one("Gather", inputs, vec![int("axis", g.axis)]),
         Op::Pad(p) => {
             inputs.push(konst("pads", Tensor::from_i64(vec![p.pads.len()], &p.pads)));
             inputs.push(konst("value", scalar(p.value).cast(types[0].dtype)));
@@ -391,6 +422,21 @@ fn add_act_function(act: &FusedAct) -> Result<FunctionProto, String> {
     let mut body = vec![node("Add", &["A", "B"], "S", vec![])];
     body.extend(act_nodes(act, "S", "Y")?);
     Ok(function(format!("Add_{}", act_suffix(act)), &["A", "B"], body, &["act"]))
+}
+
+/// `act(X * S + B)` with S and B vectors along the axis that has `trailing` axes after it.
+fn scale_shift_function(act: &FusedAct, trailing: usize) -> Result<FunctionProto, String> {
+    let mut shape = vec![-1i64];
+    shape.extend(std::iter::repeat_n(1, trailing));
+    let mut body = vec![
+        node("Constant", &[], "shape", vec![tensor_attr("value", &Tensor::from_i64(vec![shape.len()], &shape))]),
+        node("Reshape", &["S", "shape"], "S1", vec![]),
+        node("Reshape", &["B", "shape"], "B1", vec![]),
+        node("Mul", &["X", "S1"], "M", vec![]),
+        node("Add", &["M", "B1"], "A", vec![]),
+    ];
+    body.extend(act_nodes(act, "A", "Y")?);
+    Ok(function(format!("ScaleShift_{}_{trailing}", act_suffix(act)), &["X", "S", "B"], body, &["act", "axis"]))
 }
 
 fn se_function(se: &senetc_ir::ops::SqueezeExcite) -> Result<FunctionProto, String> {

@@ -18,7 +18,7 @@ use crate::attr::{self, Attrs};
 use crate::desc::Desc;
 use crate::table::cann_ops;
 use crate::types::{ge_dtype_from_number, ge_dtype_number};
-use senetc_ir::ops::{self as irops, AutoPad, DataFormat, PadMode};
+use senetc_ir::ops::{self as irops, AutoPad, DataFormat, OpKind, PadMode};
 use senetc_ir::{Op, Tensor};
 
 #[rustfmt::skip]
@@ -58,6 +58,16 @@ cann_ops! {
     HardSwish       "HardSwish"        Follow  Carried  -     [x Act];
     /// x, or negative_slope * x below zero.
     LeakyRelu       "LeakyRelu"        Follow  Carried  -     [x Act];
+    /// Hyperbolic tangent.
+    Tanh            "Tanh"             Follow  Carried  -     [x Act];
+    /// x above zero, alpha * (exp(x) - 1) below.
+    Elu             "Elu"              Follow  Carried  -     [x Act];
+    /// Broadcasting maximum.
+    Maximum         "Maximum"          Follow  Carried  -     [x1 Act, x2 Act];
+    /// Broadcasting minimum.
+    Minimum         "Minimum"          Follow  Carried  -     [x1 Act, x2 Act];
+    /// Per-channel x * scale + bias along `axis` (a batch norm that cannot fold).
+    Scale           "Scale"            Origin  Carried  -     [x Act, scale Weight, bias Weight];
     /// Broadcasting addition.
     Add             "Add"              Follow  Carried  -     [x1 Act, x2 Act];
     /// Broadcasting subtraction.
@@ -68,6 +78,8 @@ cann_ops! {
     RealDiv         "RealDiv"          Follow  Carried  -     [x1 Act, x2 Act];
     /// Mean over the axes attribute.
     ReduceMeanD     "ReduceMeanD"      Hd5     Carried  -     [x Act];
+    /// Maximum over the axes attribute.
+    ReduceMaxD      "ReduceMaxD"       Hd5     Carried  -     [x Act];
     /// Average pooling with explicit pads.
     AvgPoolV2       "AvgPoolV2"        Hd5     Carried  -     [x Act];
     /// Max pooling with explicit pads.
@@ -107,6 +119,10 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         Op::HardSigmoid(h) => (CannOp::HardSigmoid, attrs([("alpha", attr::float(h.alpha)), ("beta", attr::float(h.beta))])),
         Op::HardSwish(_) => (CannOp::HardSwish, Attrs::new()),
         Op::LeakyRelu(l) => (CannOp::LeakyRelu, attrs([("negative_slope", attr::float(l.alpha))])),
+        Op::Tanh(_) => (CannOp::Tanh, Attrs::new()),
+        Op::Elu(e) => (CannOp::Elu, attrs([("alpha", attr::float(e.alpha))])),
+        Op::Max(_) => (CannOp::Maximum, Attrs::new()),
+        Op::Min(_) => (CannOp::Minimum, Attrs::new()),
         Op::Silu(_) => (CannOp::Swish, attrs([("scale", attr::float(1.0))])),
         Op::Add(_) => (CannOp::Add, Attrs::new()),
         Op::Sub(_) => (CannOp::Sub, Attrs::new()),
@@ -123,6 +139,8 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         | Op::BatchNorm(_)
         | Op::GlobalAveragePool(_)
         | Op::ReduceMean(_)
+        | Op::ReduceMax(_)
+        | Op::ScaleShift(_)
         | Op::AveragePool(_)
         | Op::MaxPool(_)
         | Op::Gemm(_)
@@ -134,11 +152,69 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         | Op::Unsqueeze(_)
         | Op::Concat(_)
         | Op::Slice(_)
+        | Op::Gather(_)
         | Op::Pad(_)
         | Op::Softmax(_)
         | Op::SqueezeExcite(_)
         | Op::AddAct(_) => return None,
     })
+}
+
+/// The CANN op types an IR op kind becomes on Ascend, for the arithmetic it does (the
+/// Consts, TransData and Casts around it excepted): what ATC's mixed-precision lists
+/// (`--modify_mixlist`) and `--keep_dtype`'s `OpType::` lines name for it. It follows
+/// [`from_ir`] and codegen's `ascend::lower` (which the `mixlist_types_match_lowering` test
+/// checks on every op): a conv is Conv2D or DepthwiseConv2D; a fused op lists its chain's
+/// types except fused activations, which ATC's gray list lets follow the op before them.
+/// A clip that is a plain relu (bounds 0 and +inf) lowers to Relu but is listed by its
+/// usual types, so that black-listing Relu does not reach clips.
+pub fn mixlist_types(kind: OpKind) -> &'static [CannOp] {
+    use CannOp as C;
+    match kind {
+        OpKind::Input | OpKind::Const => &[],
+        OpKind::Conv => &[C::Conv2D, C::DepthwiseConv2D],
+        OpKind::BatchNorm => &[C::BNInferenceD],
+        OpKind::Relu => &[C::Relu],
+        OpKind::Clip => &[C::Relu6, C::ClipByValue],
+        OpKind::Sigmoid => &[C::Sigmoid],
+        OpKind::HardSigmoid => &[C::HardSigmoid],
+        OpKind::HardSwish => &[C::HardSwish],
+        OpKind::Silu => &[C::Swish],
+        OpKind::LeakyRelu => &[C::LeakyRelu],
+        OpKind::Tanh => &[C::Tanh],
+        OpKind::Elu => &[C::Elu],
+        OpKind::ScaleShift => &[C::Scale],
+        OpKind::Add | OpKind::AddAct => &[C::Add],
+        OpKind::Sub => &[C::Sub],
+        OpKind::Mul => &[C::Mul],
+        OpKind::Div => &[C::RealDiv],
+        OpKind::Max => &[C::Maximum],
+        OpKind::Min => &[C::Minimum],
+        OpKind::ReduceMax => &[C::ReduceMaxD],
+        OpKind::GlobalAveragePool | OpKind::ReduceMean => &[C::ReduceMeanD],
+        OpKind::AveragePool => &[C::AvgPoolV2],
+        OpKind::MaxPool => &[C::MaxPoolV3],
+        OpKind::Gemm | OpKind::MatMul => &[C::MatMulV2],
+        OpKind::Flatten => &[C::Flatten],
+        OpKind::Reshape | OpKind::Squeeze | OpKind::Unsqueeze => &[C::Reshape],
+        OpKind::Transpose => &[C::TransposeD],
+        OpKind::Concat => &[C::ConcatD],
+        OpKind::Slice => &[C::StridedSliceD],
+        OpKind::Pad => &[C::PadD, C::PadV3],
+        OpKind::Softmax => &[C::SoftmaxV2],
+        OpKind::Identity | OpKind::Dropout => &[C::Identity],
+        OpKind::Cast => &[C::Cast],
+        OpKind::SqueezeExcite => &[C::ReduceMeanD, C::Conv2D, C::Mul],
+        // Not lowered to Ascend: nothing in an ATC list names it.
+        OpKind::Gather => &[],
+    }
+}
+
+/// The IR op kinds a CANN op type in an ATC list stands for: every kind whose
+/// [`mixlist_types`] include it. ATC's lists work by type, so black-listing Conv2D also
+/// reaches the 1x1 convs inside every squeeze-excitation block, and senetc reads it so.
+pub fn kinds_of_type(cann: CannOp) -> Vec<OpKind> {
+    OpKind::ALL.iter().copied().filter(|&k| mixlist_types(k).contains(&cann)).collect()
 }
 
 /// What the read-back makes of one CANN op.
@@ -246,12 +322,24 @@ pub fn to_ir(cann: CannOp, a: &Attrs, cx: &dyn ReadContext) -> Result<Read, Stri
         }
         CannOp::HardSwish => Op::HardSwish(irops::HardSwish {}),
         CannOp::LeakyRelu => Op::LeakyRelu(irops::LeakyRelu { alpha: f("negative_slope", 0.0) }),
+        CannOp::Tanh => Op::Tanh(irops::Tanh {}),
+        CannOp::Elu => Op::Elu(irops::Elu { alpha: f("alpha", 1.0) }),
+        CannOp::Maximum => Op::Max(irops::Max {}),
+        CannOp::Minimum => Op::Min(irops::Min {}),
+        CannOp::Scale => {
+            if attr::get_int(a, "num_axes").unwrap_or(1) != 1 {
+                return Err("Scale over more than one axis".into());
+            }
+            let axis = usize::try_from(attr::get_int(a, "axis").unwrap_or(1)).map_err(|_| "negative Scale axis")?;
+            Op::ScaleShift(irops::ScaleShift { axis, act: irops::FusedAct::None })
+        }
         CannOp::HardSigmoid => Op::HardSigmoid(irops::HardSigmoid { alpha: f("alpha", 1.0 / 6.0), beta: f("beta", 0.5) }),
         CannOp::Add => Op::Add(irops::Add {}),
         CannOp::Sub => Op::Sub(irops::Sub {}),
         CannOp::Mul => Op::Mul(irops::Mul {}),
         CannOp::RealDiv => Op::Div(irops::Div {}),
         CannOp::ReduceMeanD => Op::ReduceMean(irops::ReduceMean { axes: ints("axes")?, keepdims: b("keep_dims", false) }),
+        CannOp::ReduceMaxD => Op::ReduceMax(irops::ReduceMax { axes: ints("axes")?, keepdims: b("keep_dims", false) }),
         CannOp::AvgPoolV2 | CannOp::MaxPoolV3 => {
             nchw("data_format")?;
             if attr::get_str(a, "padding_mode").as_deref().is_some_and(|m| m != "CALCULATED") || b("global_pooling", false) {

@@ -22,7 +22,7 @@ pub mod proto;
 pub mod table;
 pub mod types;
 
-pub use cann::{from_ir, to_ir, CannOp, Operand, Read, ReadContext};
+pub use cann::{from_ir, kinds_of_type, mixlist_types, to_ir, CannOp, Operand, Read, ReadContext};
 pub use desc::Desc;
 pub use table::{Compute, FormatRule, Input, IrOperand, Role};
 pub use types::Format;

@@ -36,6 +36,48 @@ pub struct Node {
     pub op: Op,
     /// Types of the outputs.
     pub outputs: Vec<TensorType>,
+    /// The source-model nodes this node stands for when passes merged several into it (a
+    /// fused SE block's pool, products, gate and multiply; a conv and the batch norm folded
+    /// into it), in graph order. Empty means just [`Node::name`]. Accuracy tools and
+    /// Ascend's `original_op_names` use it to map a node back to the framework model.
+    pub sources: Vec<String>,
+}
+
+impl Node {
+    /// The framework names this node stands for: its sources, or its own name (nothing for
+    /// an unnamed node senetc made).
+    pub fn framework_names(&self) -> Vec<&str> {
+        if self.sources.is_empty() {
+            if self.name.is_empty() { vec![] } else { vec![self.name.as_str()] }
+        } else {
+            self.sources.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// Record the framework nodes this node stands for; a list that is just its own name is
+    /// stored as empty (the common case, so nothing changes for nodes no pass merged).
+    pub fn set_sources(&mut self, sources: Vec<String>) {
+        self.sources = if sources.len() == 1 && sources[0] == self.name { Vec::new() } else { sources };
+    }
+
+    /// Whether `name` is this node's name or one of the framework nodes it stands for.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.sources.iter().any(|s| s == name)
+    }
+}
+
+/// The framework names of several nodes merged into one, in the order given, each once:
+/// what a pass that merges nodes puts in the result's [`Node::sources`].
+pub fn merged_sources<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in nodes {
+        for s in n.framework_names() {
+            if !out.iter().any(|o| o == s) {
+                out.push(s.to_string());
+            }
+        }
+    }
+    out
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -62,7 +104,7 @@ impl Graph {
 
     /// Add a graph input.
     pub fn add_input(&mut self, name: impl Into<String>, ty: TensorType) -> Outlet {
-        let id = self.g.add_node(Node { name: name.into(), op: Op::Input, outputs: vec![ty] });
+        let id = self.g.add_node(Node { name: name.into(), op: Op::Input, outputs: vec![ty], sources: Vec::new() });
         self.inputs.push(id);
         Outlet::new(id)
     }
@@ -71,7 +113,7 @@ impl Graph {
     pub fn add_const(&mut self, name: impl Into<String>, tensor: Tensor) -> Outlet {
         let c = Const { tensor, name: name.into() };
         let ty = c.tensor_type();
-        let id = self.g.add_node(Node { name: c.name.clone(), op: Op::Const(c), outputs: vec![ty] });
+        let id = self.g.add_node(Node { name: c.name.clone(), op: Op::Const(c), outputs: vec![ty], sources: Vec::new() });
         Outlet::new(id)
     }
 
@@ -89,7 +131,7 @@ impl Graph {
 
     /// Add a node with the given output types, unchecked (the parser does this; the verifier checks).
     pub fn add_node_typed(&mut self, name: impl Into<String>, op: Op, inputs: &[Outlet], outputs: Vec<TensorType>) -> NodeId {
-        let id = self.g.add_node(Node { name: name.into(), op, outputs });
+        let id = self.g.add_node(Node { name: name.into(), op, outputs, sources: Vec::new() });
         for (i, o) in inputs.iter().enumerate() {
             self.g.add_edge(o.node, id, Edge { src_slot: o.slot, dst_slot: i });
         }

@@ -16,7 +16,7 @@ mod verify;
 
 pub use dtype::DType;
 pub use error::IrError;
-pub use graph::{Graph, Node, NodeId, Outlet};
+pub use graph::{merged_sources, Graph, Node, NodeId, Outlet};
 pub use ops::Op;
 pub use precision::PrecisionMode;
 pub use shape::{Dim, Shape, TensorType};

@@ -52,15 +52,15 @@ pub fn apply_par(act: &dyn Act, xs: &mut [f32]) {
     }
 }
 
-/// `min(max(x, lo), hi)`, written as comparisons so that NaN propagates like onnxruntime.
+/// `min(max(x, lo), hi)`, written as comparisons so that NaN propagates like onnxruntime;
+/// with `lo > hi` every result is `hi` (ONNX Clip).
 #[inline(always)]
 pub fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
-    if x < lo {
-        lo
-    } else if x > hi {
+    let y = if x < lo { lo } else { x };
+    if y > hi {
         hi
     } else {
-        x
+        y
     }
 }
 
@@ -130,6 +130,10 @@ pub enum BinaryOp {
     Mul,
     /// a / b (IEEE: x/0 = ±inf)
     Div,
+    /// max(a, b) (NaN if either is NaN)
+    Max,
+    /// min(a, b) (NaN if either is NaN)
+    Min,
 }
 
 /// numpy-style broadcasting of `a` (shape `a_shape`) and `b` (shape `b_shape`) into `out`
@@ -150,6 +154,8 @@ pub fn binary(
         BinaryOp::Sub => binary_with(|x, y| x - y, a, a_shape, b, b_shape, out, out_shape),
         BinaryOp::Mul => binary_with(|x, y| x * y, a, a_shape, b, b_shape, out, out_shape),
         BinaryOp::Div => binary_with(|x, y| x / y, a, a_shape, b, b_shape, out, out_shape),
+        BinaryOp::Max => binary_with(|x, y| if x.is_nan() || y.is_nan() { f32::NAN } else { x.max(y) }, a, a_shape, b, b_shape, out, out_shape),
+        BinaryOp::Min => binary_with(|x, y| if x.is_nan() || y.is_nan() { f32::NAN } else { x.min(y) }, a, a_shape, b, b_shape, out, out_shape),
     }
 }
 
@@ -299,6 +305,8 @@ mod tests {
                     BinaryOp::Sub => x - y,
                     BinaryOp::Mul => x * y,
                     BinaryOp::Div => x / y,
+                    BinaryOp::Max => x.max(y),
+                    BinaryOp::Min => x.min(y),
                 }
             })
             .collect()
@@ -324,7 +332,7 @@ mod tests {
 
     #[test]
     fn broadcast_patterns_match_naive() {
-        let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div];
+        let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min];
         let cases: &[(&[usize], &[usize], &[usize])] = &[
             (&[2, 3, 4, 5], &[2, 3, 4, 5], &[2, 3, 4, 5]),
             (&[2, 3, 4, 5], &[1], &[2, 3, 4, 5]),

@@ -1,4 +1,4 @@
-//! Reductions: mean over arbitrary axes, and softmax along one axis.
+//! Reductions: mean and max over arbitrary axes, and softmax along one axis.
 
 use rayon::prelude::*;
 
@@ -96,6 +96,37 @@ fn general(input: &[f32], dims: &[(usize, bool)], scale: f64, out: &mut [f32]) {
     out.iter_mut().zip(&sums).for_each(|(o, &s)| *o = (s * scale) as f32);
 }
 
+/// Maximum of `input` (shape `shape`) over `axes`; `out` as in [`reduce_mean`]. NaN wins.
+pub fn reduce_max(input: &[f32], shape: &[usize], axes: &[usize], out: &mut [f32]) {
+    let rank = shape.len();
+    let mut ostride = vec![0; rank];
+    let mut acc = 1;
+    for i in (0..rank).rev() {
+        if !axes.contains(&i) {
+            ostride[i] = acc;
+            acc *= shape[i];
+        }
+    }
+    out.fill(f32::NEG_INFINITY);
+    let mut idx = vec![0; rank];
+    let mut o = 0;
+    for &v in input {
+        let m = &mut out[o];
+        if v > *m || v.is_nan() {
+            *m = v;
+        }
+        for i in (0..rank).rev() {
+            idx[i] += 1;
+            o += ostride[i];
+            if idx[i] < shape[i] {
+                break;
+            }
+            o -= ostride[i] * shape[i];
+            idx[i] = 0;
+        }
+    }
+}
+
 /// Softmax along the middle axis of `[outer, axis_len, inner]`: `exp(x - max) / sum(exp(x - max))`.
 pub fn softmax(input: &[f32], outer: usize, axis_len: usize, inner: usize, out: &mut [f32]) {
     let block = axis_len * inner;
@@ -162,6 +193,20 @@ mod tests {
             counts[o] += 1;
         }
         sums.iter().zip(&counts).map(|(&s, &c)| (s / c as f64) as f32).collect()
+    }
+
+    #[test]
+    fn reduce_max_hand_computed() {
+        let x = [1.0, 5.0, -2.0, 3.0, 0.5, 4.0];
+        let mut out = [0.0; 2];
+        reduce_max(&x, &[2, 3], &[1], &mut out);
+        assert_eq!(out, [5.0, 4.0]);
+        let mut out = [0.0; 3];
+        reduce_max(&x, &[2, 3], &[0], &mut out);
+        assert_eq!(out, [3.0, 5.0, 4.0]);
+        let mut all = [0.0; 1];
+        reduce_max(&x, &[2, 3], &[0, 1], &mut all);
+        assert_eq!(all, [5.0]);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! BatchNorm folding. A batch norm (or a per-channel constant Mul/Add, as TensorFlow and
 //! MindSpore graphs write it) that follows a convolution or a fully connected layer is
-//! folded into that layer's weights and bias; a batch norm that follows anything else
-//! becomes a per-channel Mul and Add, so no BatchNormalization survives.
+//! folded into that layer's weights and bias; a batch norm that follows anything else (a
+//! pre-activation network's BN -> ReLU -> conv, a BN on the input image) becomes one
+//! per-channel `scale_shift`, with the activation that follows it fused in, so no
+//! BatchNormalization survives.
 
 use crate::manager::PassReport;
 use crate::util::{const_of, derived_name, single_use};
-use senetc_ir::ops::{Add, FusedAct, Gemm, Mul};
+use senetc_ir::ops::{FusedAct, Gemm, ScaleShift};
 use senetc_ir::{DType, Graph, NodeId, Op, Outlet, Tensor};
 
 /// Per-channel affine map y = scale * x + shift, folded from a BN or a Mul/Add.
@@ -34,6 +36,8 @@ pub fn fold_bn(g: &mut Graph, r: &mut PassReport) {
         let kind = if matches!(g.node(id).op, Op::BatchNorm(_)) { "batch_norm" } else { "per-channel affine" };
         if foldable {
             if let Some(new) = fold_into(g, producer, &affine) {
+                let sources = senetc_ir::merged_sources([g.node(producer), g.node(id)]);
+                g.node_mut(new.node).set_sources(sources);
                 let what = format!("folded {kind} into {}", g.node(producer).op.name());
                 g.replace_uses(Outlet::new(id), new);
                 g.remove_node(id);
@@ -41,11 +45,46 @@ pub fn fold_bn(g: &mut Graph, r: &mut PassReport) {
                 r.changes += 1;
                 *r.counts.entry(what).or_default() += 1;
             }
-        } else if matches!(g.node(id).op, Op::BatchNorm(_)) && lower_to_mul_add(g, id, &affine).is_some() {
-            r.changes += 1;
-            *r.counts.entry("lowered batch_norm to mul+add".into()).or_default() += 1;
+        } else if matches!(g.node(id).op, Op::BatchNorm(_)) {
+            if let Some(fused) = lower_to_scale_shift(g, id, &affine) {
+                r.changes += 1;
+                *r.counts.entry("lowered batch_norm to scale_shift".into()).or_default() += 1;
+                if let Some(act) = fused {
+                    *r.counts.entry(format!("fused scale_shift+{act}")).or_default() += 1;
+                }
+            }
         }
     }
+    // Batch norms along another axis (an NHWC one before the first transpose) cannot fold
+    // into a conv but still become a scale-shift.
+    for id in g.order() {
+        if !g.contains(id) {
+            continue;
+        }
+        let Op::BatchNorm(b) = &g.node(id).op else { continue };
+        let b = b.clone();
+        let ins = g.inputs_of(id);
+        let Some(affine) = bn_affine(g, &b, &ins) else { continue };
+        if let Some(fused) = lower_to_scale_shift(g, id, &affine) {
+            r.changes += 1;
+            *r.counts.entry("lowered batch_norm to scale_shift".into()).or_default() += 1;
+            if let Some(act) = fused {
+                *r.counts.entry(format!("fused scale_shift+{act}")).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// The affine map of a batch norm over any axis, from constant parameters.
+fn bn_affine(g: &Graph, b: &senetc_ir::ops::BatchNorm, ins: &[Outlet]) -> Option<Affine> {
+    if g.outlet_type(ins[0]).dtype != DType::F32 {
+        return None;
+    }
+    let p: Vec<Vec<f32>> = ins[1..].iter().map(|&o| const_of(g, o).map(|t| t.to_f32().into_owned())).collect::<Option<_>>()?;
+    let (gamma, beta, mean, var) = (&p[0], &p[1], &p[2], &p[3]);
+    let scale: Vec<f32> = gamma.iter().zip(var).map(|(g, v)| (*g as f64 / (*v as f64 + b.epsilon as f64).sqrt()) as f32).collect();
+    let shift = beta.iter().zip(mean).zip(&scale).map(|((b, m), s)| (*b as f64 - *m as f64 * *s as f64) as f32).collect();
+    Some(Affine { scale, shift })
 }
 
 /// The affine map of a BN node, or of a Mul/Add by a constant that varies only along
@@ -160,18 +199,39 @@ fn fold_into(g: &mut Graph, producer: NodeId, a: &Affine) -> Option<Outlet> {
     g.add(name, op, &[ins[0], new_w, new_b]).ok()
 }
 
-fn lower_to_mul_add(g: &mut Graph, id: NodeId, a: &Affine) -> Option<()> {
+/// Replace batch norm `id` by `scale_shift` (fusing the activation that is its only reader);
+/// returns the fused activation's name, if any.
+fn lower_to_scale_shift(g: &mut Graph, id: NodeId, a: &Affine) -> Option<Option<&'static str>> {
+    let Op::BatchNorm(b) = &g.node(id).op else { return None };
+    let axis = b.axis;
     let x = g.inputs_of(id)[0];
-    let rank = g.outlet_type(x).rank();
+    let out = Outlet::new(id);
     let c = a.scale.len();
-    let shape = if rank == 4 { vec![c, 1, 1] } else { vec![c] };
     let name = g.node(id).name.clone();
-    let s = g.add_const(format!("{name}:scale"), Tensor::from_f32(shape.clone(), &a.scale));
-    let t = g.add_const(format!("{name}:shift"), Tensor::from_f32(shape, &a.shift));
-    let m = g.add(format!("{name}:mul"), Op::Mul(Mul {}), &[x, s]).ok()?;
-    let y = g.add(format!("{name}:add"), Op::Add(Add {}), &[m, t]).ok()?;
-    g.replace_uses(Outlet::new(id), y);
-    g.remove_node(id);
-    Some(())
+    // The activation that alone reads the batch norm joins it.
+    let act = match g.consumers(out).as_slice() {
+        [(reader, 0)] if single_use(g, out) => FusedAct::from_op(&g.node(*reader).op).map(|act| (*reader, act)),
+        _ => None,
+    };
+    let s = g.add_const(format!("{name}:scale"), Tensor::from_f32(vec![c], &a.scale));
+    let t = g.add_const(format!("{name}:shift"), Tensor::from_f32(vec![c], &a.shift));
+    let op = ScaleShift { axis, act: act.as_ref().map_or(FusedAct::None, |(_, act)| act.clone()) };
+    let y = g.add(name, Op::ScaleShift(op), &[x, s, t]).ok()?;
+    // The batch norm of the source model, and the activation it took in.
+    let merged: Vec<&senetc_ir::Node> = std::iter::once(g.node(id)).chain(act.as_ref().map(|(r, _)| g.node(*r))).collect();
+    let sources = senetc_ir::merged_sources(merged);
+    g.node_mut(y.node).set_sources(sources);
+    match act {
+        Some((reader, act)) => {
+            g.replace_uses(Outlet::new(reader), y);
+            g.remove_node(reader);
+            g.remove_node(id);
+            Some(Some(act.name()))
+        }
+        None => {
+            g.replace_uses(out, y);
+            g.remove_node(id);
+            Some(None)
+        }
+    }
 }
-

@@ -172,10 +172,17 @@ fn sink_into(g: &mut Graph, id: NodeId) -> Option<&'static str> {
     let inv = inverse(&perm);
     let moved = g.node(id).op.through_transpose(&perm)?;
     let mut operands = Vec::with_capacity(ins.len());
-    for &o in &ins {
+    // A batch norm's (and a scale-shift's) parameters are vectors along `axis`, which the moved op renumbers;
+    // they are not broadcast operands.
+    let params_from = if matches!(g.node(id).op, Op::BatchNorm(_) | Op::ScaleShift(_)) { 1 } else { ins.len() };
+    for (k, &o) in ins.iter().enumerate() {
         let ty = g.outlet_type(o).clone();
         if ty.rank() > rank {
             return None;
+        }
+        if k >= params_from {
+            operands.push(Operand::Kept(o));
+            continue;
         }
         if let Some(p) = perm_of(g, o.node) {
             if p != perm || !readers_absorb(g, o, &perm) {
@@ -196,7 +203,7 @@ fn sink_into(g: &mut Graph, id: NodeId) -> Option<&'static str> {
     let mut new_ins = Vec::with_capacity(operands.len());
     for op in operands {
         new_ins.push(match op {
-            Operand::Untransposed(x) => x,
+            Operand::Untransposed(x) | Operand::Kept(x) => x,
             Operand::Const(o, t) => {
                 let cname = derived_name(g, o, "transposed");
                 g.add_const(cname, t)
@@ -222,6 +229,8 @@ fn sink_into(g: &mut Graph, id: NodeId) -> Option<&'static str> {
 enum Operand {
     /// The input of the transpose that fed the op.
     Untransposed(Outlet),
+    /// An operand the move leaves as it is (a batch norm's parameters).
+    Kept(Outlet),
     /// A constant, transposed offline.
     Const(Outlet, Tensor),
     /// A value whose transpose only moves unit dims: reshaped to this target.
@@ -242,8 +251,10 @@ fn unit_move(shape: &Shape, rank: usize, perm: &[usize]) -> Option<Vec<i64>> {
     let mut dims: Vec<Dim> = vec![Dim::Known(1); rank.saturating_sub(shape.rank())];
     dims.extend(shape.0.iter().cloned());
     let moved: Vec<Dim> = perm.iter().map(|&p| dims[p].clone()).collect();
-    let non_unit = |v: &[Dim]| v.iter().filter(|d| **d != Dim::Known(1)).cloned().collect::<Vec<_>>();
-    if non_unit(&dims) != non_unit(&moved) {
+    // The dims that are not 1 must keep their order: compare where they come from, not
+    // their extents (a transpose of [n,16,16,16] moves data although the extents agree).
+    let sources: Vec<usize> = perm.iter().copied().filter(|&p| dims[p] != Dim::Known(1)).collect();
+    if sources.windows(2).any(|w| w[0] > w[1]) {
         return None;
     }
     let syms = moved.iter().filter(|d| d.known().is_none()).count();

@@ -29,7 +29,12 @@ pub struct PrecisionOptions {
     pub allow: Vec<String>,
     /// Op types forced to `never` (`--fp16-deny`).
     pub deny: Vec<String>,
-    /// Node names kept in their original type (`--keep-dtype`).
+    /// Op types moved to `follow` (an ATC mixlist's gray-list, or a type taken off the
+    /// black or white list).
+    pub follow: Vec<String>,
+    /// Node names kept in their original type (`--keep-dtype`): a node's own name or any of
+    /// the framework nodes it stands for ([`senetc_ir::Node::sources`]), so the names of the
+    /// source model work on fused and folded nodes.
     pub keep_dtype: Vec<String>,
 }
 
@@ -39,6 +44,8 @@ impl PrecisionOptions {
             Fp16::Never
         } else if self.allow.iter().any(|a| a == op.name()) {
             Fp16::Always
+        } else if self.follow.iter().any(|a| a == op.name()) {
+            Fp16::Follow
         } else {
             op.precision().fp16
         }
@@ -46,7 +53,7 @@ impl PrecisionOptions {
 
     /// Check op type names against the op set.
     pub fn validate(&self) -> Result<(), PassError> {
-        for t in self.allow.iter().chain(&self.deny) {
+        for t in self.allow.iter().chain(&self.deny).chain(&self.follow) {
             if !Op::NAMES.contains(&t.as_str()) {
                 return Err(PassError::Options(format!("unknown op type {t:?} in --fp16-allow/--fp16-deny; op types are: {}", Op::NAMES.join(", "))));
             }
@@ -62,7 +69,7 @@ pub fn insert_fp16_casts(g: &mut Graph, o: &PrecisionOptions, r: &mut PassReport
         return Ok(());
     }
     for k in &o.keep_dtype {
-        if !g.node_ids().any(|id| g.node(id).name == *k) {
+        if !g.node_ids().any(|id| g.node(id).answers_to(k)) {
             r.warnings.push(format!("--keep-dtype {k:?}: no node has that name"));
         }
     }
@@ -74,7 +81,7 @@ pub fn insert_fp16_casts(g: &mut Graph, o: &PrecisionOptions, r: &mut PassReport
         if matches!(node.op, Op::Input | Op::Const(_) | Op::Cast(_)) || node.outputs[0].dtype != DType::F32 {
             continue;
         }
-        let class = if o.keep_dtype.contains(&node.name) { Fp16::Never } else { o.class(&node.op) };
+        let class = if o.keep_dtype.iter().any(|k| node.answers_to(k)) { Fp16::Never } else { o.class(&node.op) };
         let h = match (o.mode, class) {
             (_, Fp16::Never) => false,
             (PrecisionMode::ForceFp16, _) | (_, Fp16::Always) => true,

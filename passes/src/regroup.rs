@@ -225,6 +225,9 @@ fn rebuild(g: &mut Graph, concat: NodeId, b: &[Branch]) -> Option<()> {
     }
     let op = Conv { group: c0.group * n, ..c0 };
     let mut y = g.add(name.clone(), Op::Conv(op), &ins).ok()?;
+    let merged = |g: &Graph, ids: &[NodeId]| senetc_ir::merged_sources(ids.iter().map(|&id| g.node(id)));
+    let s = merged(g, &convs);
+    g.node_mut(y.node).set_sources(s);
     let merged_name = |g: &Graph, ids: Vec<NodeId>| {
         let names: Vec<&str> = ids.iter().map(|&id| g.node(id).name.as_str()).collect();
         common_scope(&names, names[0])
@@ -237,11 +240,15 @@ fn rebuild(g: &mut Graph, concat: NodeId, b: &[Branch]) -> Option<()> {
             bins.push(g.add_const(format!("{name}:bn_{suffix}"), p));
         }
         y = g.add(bn_name, bn_op, &bins).ok()?;
+        let s = merged(g, &b.iter().filter_map(|br| br.bn).collect::<Vec<_>>());
+        g.node_mut(y.node).set_sources(s);
     }
     if let Some(a0) = b[0].act {
         let op = g.node(a0).op.clone();
         let act_name = merged_name(g, b.iter().filter_map(|br| br.act).collect());
         y = g.add(act_name, op, &[y]).ok()?;
+        let s = merged(g, &b.iter().filter_map(|br| br.act).collect::<Vec<_>>());
+        g.node_mut(y.node).set_sources(s);
     }
     g.replace_uses(Outlet::new(concat), y);
     g.remove_node(concat);

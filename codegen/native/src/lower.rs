@@ -332,7 +332,8 @@ impl<'g> Lower<'g> {
                 Ok(())
             }
             Op::ReduceMean(r) if self.shapes[&ins[0]].len() == 4 && r.axes_for(4).ok() == Some(vec![2, 3]) => self.global_mean(id, &ins, &oshape),
-            Op::GlobalAveragePool(p) if p.format == senetc_ir::ops::DataFormat::Nchw => self.global_mean(id, &ins, &oshape),
+            // 1-D and 3-D inputs (N-D pooling) run their reference evaluation below.
+            Op::GlobalAveragePool(p) if p.format == senetc_ir::ops::DataFormat::Nchw && self.shapes[&ins[0]].len() == 4 => self.global_mean(id, &ins, &oshape),
             Op::Gemm(gm) if !gm.trans_a && self.const_data(ins[1]).is_some() && ins.get(2).is_none_or(|&c| self.const_data(c).is_some() && self.shapes[&c].iter().product::<usize>() == oshape[1] && self.shapes[&c].len() <= 2 && self.shapes[&c].first().is_some_and(|&d| d == 1 || self.shapes[&c].len() == 1)) => {
                 let (m, n) = (oshape[0], oshape[1]);
                 let k = self.shapes[&ins[0]][1];

@@ -303,7 +303,9 @@ impl<'g> Lowerer<'g> {
             // Lowered on first use (see `input`).
             return Ok(());
         }
-        self.origin = if node.name.is_empty() { vec![] } else { vec![node.name.clone()] };
+        // Every framework node the IR node stands for (a fused SE block's pool, products,
+        // gate and multiply; a conv and its folded batch norm), so accuracy tools map back.
+        self.origin = node.framework_names().into_iter().map(str::to_string).collect();
         self.fusion = None;
         let r = match from_ir(&node.op) {
             // One CANN op over the operands in order.
@@ -430,6 +432,10 @@ impl<'g> Lowerer<'g> {
             }
             Op::GlobalAveragePool(p) => {
                 nchw(p.format, self)?;
+                let rank = self.shape(ins[0]).len();
+                if rank != 4 {
+                    return Err(self.unsupported(node, format!("global average pooling of a {rank}-D input (Ascend pools 2-D NCHW)")));
+                }
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
                 self.push(&name, CannOp::ReduceMeanD, vec![xi], vec![o], reduce_attrs(&[2, 3], true))
@@ -447,8 +453,44 @@ impl<'g> Lowerer<'g> {
                 }
                 y
             }
+            Op::ReduceMax(r) => {
+                let xs = self.shape(ins[0]);
+                let axes = r.axes_for(xs.len()).map_err(|e| self.unsupported(node, e))?;
+                let axes: Vec<i64> = axes.into_iter().map(|a| a as i64).collect();
+                let o = self.lout(out0);
+                let xi = self.input(ins[0]);
+                let y = self.push(&name, CannOp::ReduceMaxD, vec![xi], vec![o], reduce_attrs(&axes, r.keepdims));
+                if !(xs.len() == 4 && r.keepdims && axes == [2, 3]) {
+                    // Only a spatial reduction keeps the channel blocking of NC1HWC0.
+                    self.ops[y.op].format = FormatRule::Origin;
+                }
+                y
+            }
+            Op::ScaleShift(ss) => {
+                // CANN's Scale: x * scale + bias along `axis` (ND), the activation after it in
+                // the same fusion group.
+                if ss.act != FusedAct::None {
+                    self.start_fusion();
+                }
+                let attrs: Attrs = [
+                    ("axis".to_string(), attr::int(ss.axis as i64)),
+                    ("num_axes".to_string(), attr::int(1)),
+                    ("scale_from_blob".to_string(), attr::boolean(true)),
+                ]
+                .into();
+                let o = self.lout(out0);
+                let inputs = vec![self.input(ins[0]), self.input(ins[1]), self.input(ins[2])];
+                let y = self.push(&name, CannOp::Scale, inputs, vec![o.clone()], attrs);
+                self.act(node, &name, y, &ss.act, &o)?
+            }
             Op::AveragePool(p) => {
                 nchw(p.format, self)?;
+                if p.kernel.len() != 2 {
+                    return Err(self.unsupported(node, format!("{}-D average pooling (AvgPoolV2 is 2-D)", p.kernel.len())));
+                }
+                if p.dilations.iter().any(|&d| d != 1) {
+                    return Err(self.unsupported(node, "dilated average pooling (AvgPoolV2 has no dilations)"));
+                }
                 let xs = self.shape(ins[0]);
                 let pads = pool_pads(p.auto_pad, &xs, &p.kernel, &p.strides, &[1, 1], &p.pads);
                 let mut attrs = pool_attrs(&p.kernel, &p.strides, pads, p.ceil_mode);
@@ -460,6 +502,9 @@ impl<'g> Lowerer<'g> {
             }
             Op::MaxPool(p) => {
                 nchw(p.format, self)?;
+                if p.kernel.len() != 2 {
+                    return Err(self.unsupported(node, format!("{}-D max pooling (MaxPoolV3 is 2-D)", p.kernel.len())));
+                }
                 if p.dilations.iter().any(|&d| d != 1) {
                     return Err(self.unsupported(node, "dilated max pooling (MaxPoolV3 has no dilations)"));
                 }
@@ -569,6 +614,7 @@ impl<'g> Lowerer<'g> {
                     self.push(&name, CannOp::PadV3, vec![xi, pt, cv], vec![o], attrs)
                 }
             }
+            Op::Gather(_) => return Err(self.unsupported(node, "gather is not lowered to Ascend (it runs on the CPU reference)")),
             Op::Slice(sl) => {
                 // StridedSliceD with begin/end/strides for every axis.
                 let xs = self.shape(ins[0]);

@@ -1,5 +1,5 @@
 //! senetc's own fused ops, as `--emit onnx` writes them: nodes in the `senetc` domain that
-//! call model-local functions (`SqueezeExcite_*`, `Conv_*`, `Add_*`). The call node carries
+//! call model-local functions (`SqueezeExcite_*`, `Conv_*`, `Add_*`, `ScaleShift_*`). The call node carries
 //! the fused activations as IR text in string attributes (`act`, `gate`), so an optimized
 //! export imports back as the same IR.
 
@@ -7,7 +7,7 @@ use super::ops::Entry;
 use super::Importer;
 use senetc_import::Val;
 use onnx_protobuf::NodeProto;
-use senetc_ir::ops::{AddAct, AttrValue, Conv, FusedAct, SqueezeExcite};
+use senetc_ir::ops::{AddAct, AttrValue, Conv, FusedAct, ScaleShift, SqueezeExcite};
 use senetc_ir::text::lexer::Lexer;
 use senetc_ir::Op;
 
@@ -17,6 +17,7 @@ pub const DOMAIN: &str = "senetc";
 static SE: Entry = Entry { name: "SqueezeExcite", attrs: &["act", "gate"], check: |n, _| act(n, "gate").map(|_| ()), convert: squeeze_excite };
 static CONV: Entry = Entry { name: "Conv", attrs: &["strides", "pads", "dilations", "group", "act"], check: |n, _| act(n, "act").map(|_| ()), convert: conv_act };
 static ADD: Entry = Entry { name: "Add", attrs: &["act"], check: |n, _| act(n, "act").map(|_| ()), convert: add_act };
+static SCALE_SHIFT: Entry = Entry { name: "ScaleShift", attrs: &["act", "axis"], check: |n, _| act(n, "act").map(|_| ()), convert: scale_shift };
 
 /// The entry for a `senetc`-domain op type.
 pub fn lookup(op_type: &str) -> Option<&'static Entry> {
@@ -26,6 +27,8 @@ pub fn lookup(op_type: &str) -> Option<&'static Entry> {
         Some(&CONV)
     } else if op_type.starts_with("Add_") {
         Some(&ADD)
+    } else if op_type.starts_with("ScaleShift_") {
+        Some(&SCALE_SHIFT)
     } else {
         None
     }
@@ -78,4 +81,10 @@ fn conv_act(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
 
 fn add_act(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     Ok(vec![imp.add(&n.name, Op::AddAct(AddAct { act: act(n, "act")? }), &inputs(n, 2)?)?])
+}
+
+fn scale_shift(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    let axis = n.attribute.iter().find(|a| a.name == "axis").map_or(1, |a| a.i);
+    let op = ScaleShift { axis: usize::try_from(axis).map_err(|_| "negative axis")?, act: act(n, "act")? };
+    Ok(vec![imp.add(&n.name, Op::ScaleShift(op), &inputs(n, 3)?)?])
 }

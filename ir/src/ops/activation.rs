@@ -4,7 +4,7 @@
 
 use super::{OpDef, Precision, View};
 use crate::{op, TensorType};
-use senetc_kernels::elementwise::{clamp, map_transcendental, sigmoid};
+use senetc_kernels::elementwise::{clamp, exp, map_transcendental, sigmoid};
 
 /// A pointwise function applied in place.
 pub trait Activation {
@@ -98,6 +98,21 @@ op! {
 activation!(LeakyRelu, "leaky_relu", flops = 2, |s, xs| {
     let a = s.alpha;
     xs.iter_mut().for_each(|x| *x = if *x < 0.0 { a * *x } else { *x })
+});
+
+op! {
+    /// Hyperbolic tangent.
+    pub struct Tanh {}
+}
+activation!(Tanh, "tanh", flops = 5, |_s, xs| xs.iter_mut().for_each(|x| *x = x.tanh()));
+
+op! {
+    /// x if x > 0, else alpha * (exp(x) - 1).
+    pub struct Elu { alpha: f32 = 1.0 }
+}
+activation!(Elu, "elu", flops = 4, |s, xs| {
+    let a = s.alpha;
+    map_transcendental(xs, move |x| if x > 0.0 { x } else { a * (exp(x) - 1.0) })
 });
 
 /// Declares which activation ops can be fused into the epilogue of a conv, an add or a

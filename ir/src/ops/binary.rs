@@ -63,3 +63,7 @@ binary!(/// a * b.
     Mul, "mul");
 binary!(/// a / b.
     Div, "div");
+binary!(/// max(a, b) (TensorFlow's Maximum).
+    Max, "max");
+binary!(/// min(a, b) (TensorFlow's Minimum).
+    Min, "min");

@@ -295,6 +295,8 @@ declare_ops! {
     Conv,
     /// Inference batch normalization.
     BatchNorm,
+    /// Per-channel scale and shift with an activation (a batch norm that cannot fold).
+    ScaleShift,
     /// max(x, 0).
     Relu,
     /// Clamp to [min, max] (Relu6 is `clip {min=0, max=6}`).
@@ -309,6 +311,10 @@ declare_ops! {
     Silu,
     /// x, or alpha * x below zero.
     LeakyRelu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Exponential linear unit.
+    Elu,
     /// Broadcasting addition.
     Add,
     /// Broadcasting subtraction.
@@ -317,13 +323,19 @@ declare_ops! {
     Mul,
     /// Broadcasting division.
     Div,
+    /// Broadcasting maximum.
+    Max,
+    /// Broadcasting minimum.
+    Min,
     /// Mean over the spatial axes, keeping them as 1.
     GlobalAveragePool,
     /// Mean over the given axes.
     ReduceMean,
-    /// 2-D average pooling.
+    /// Maximum over the given axes.
+    ReduceMax,
+    /// Average pooling over 1, 2 or 3 spatial axes.
     AveragePool,
-    /// 2-D max pooling.
+    /// Max pooling over 1, 2 or 3 spatial axes.
     MaxPool,
     /// alpha * A' * B' + beta * C.
     Gemm,
@@ -343,6 +355,8 @@ declare_ops! {
     Concat,
     /// A strided window along some axes.
     Slice,
+    /// Elements at integer indices along an axis.
+    Gather,
     /// Pad or crop borders.
     Pad,
     /// Normalised exponential along an axis.

@@ -1,6 +1,6 @@
 //! Normalisation.
 
-use super::{numel, OpDef, View};
+use super::{numel, FusedAct, OpDef, View};
 use crate::{op, Shape, TensorType};
 
 op! {
@@ -37,5 +37,49 @@ impl OpDef for BatchNorm {
     }
     fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
         Some(super::Transposed { op: BatchNorm { axis: *perm.get(self.axis)?, ..self.clone() }, out_perm: perm.to_vec() })
+    }
+}
+
+op! {
+    /// Per-channel scale and shift along `axis`, then an activation:
+    /// y = act(x * scale[c] + shift[c]). Inputs: x, scale [C], shift [C]. What a batch norm
+    /// becomes when it cannot fold into the op that produces its input (a pre-activation
+    /// network's BN -> ReLU -> conv, a BN on the input image), with the activation after it.
+    pub struct ScaleShift { axis: usize = 1, act: FusedAct = FusedAct::None }
+}
+impl OpDef for ScaleShift {
+    const NAME: &'static str = "scale_shift";
+    const ARITY: (usize, usize) = (3, 3);
+    fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        let x = inputs[0];
+        if self.axis >= x.rank() {
+            return Err(format!("axis {} out of range for {}", self.axis, x.shape));
+        }
+        let c = x.shape.0[self.axis].known().ok_or("scale_shift needs a static channel count")?;
+        for (i, p) in inputs[1..].iter().enumerate() {
+            if p.shape != Shape::known(&[c]) || p.dtype != x.dtype {
+                return Err(format!("parameter {} must be {}[{c}], got {p}", i + 1, x.dtype));
+            }
+        }
+        Ok(vec![x.clone()])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        let s = ins[0].shape;
+        let (c, inner) = (s[self.axis], numel(&s[self.axis + 1..]));
+        let (scale, shift) = (ins[1].data, ins[2].data);
+        if inner > 0 && c > 0 {
+            for (j, (o, x)) in out.chunks_mut(inner).zip(ins[0].data.chunks(inner)).enumerate() {
+                let (a, b) = (scale[j % c], shift[j % c]);
+                o.iter_mut().zip(x).for_each(|(o, &x)| *o = x * a + b);
+            }
+        }
+        senetc_kernels::elementwise::apply_par(&self.act, out);
+        Ok(())
+    }
+    fn flops(&self, _: &[&[usize]], out: &[usize]) -> u64 {
+        numel(out) as u64 * (2 + self.act.flops_per_element())
+    }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        Some(super::Transposed { op: ScaleShift { axis: *perm.get(self.axis)?, ..self.clone() }, out_perm: perm.to_vec() })
     }
 }

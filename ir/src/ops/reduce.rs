@@ -75,6 +75,36 @@ impl OpDef for ReduceMean {
 }
 
 op! {
+    /// Maximum over `axes` (all axes when empty); `keepdims` keeps them as 1.
+    pub struct ReduceMax { axes: Vec<i64> = vec![], keepdims: bool = true }
+}
+impl ReduceMax {
+    /// The reduced axes, normalised and sorted.
+    pub fn axes_for(&self, rank: usize) -> Result<Vec<usize>, String> {
+        ReduceMean { axes: self.axes.clone(), keepdims: self.keepdims }.axes_for(rank)
+    }
+}
+impl OpDef for ReduceMax {
+    const NAME: &'static str = "reduce_max";
+    const ARITY: (usize, usize) = (1, 1);
+    fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        ReduceMean { axes: self.axes.clone(), keepdims: self.keepdims }.infer(inputs)
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        let axes = self.axes_for(ins[0].shape.len())?;
+        senetc_kernels::reduce::reduce_max(ins[0].data, ins[0].shape, &axes, out);
+        Ok(())
+    }
+    fn flops(&self, ins: &[&[usize]], _: &[usize]) -> u64 {
+        numel(ins[0]) as u64
+    }
+    fn through_transpose(&self, perm: &[usize]) -> Option<super::Transposed<Self>> {
+        let t = ReduceMean { axes: self.axes.clone(), keepdims: self.keepdims }.through_transpose(perm)?;
+        Some(super::Transposed { op: ReduceMax { axes: t.op.axes, keepdims: t.op.keepdims }, out_perm: t.out_perm })
+    }
+}
+
+op! {
     /// exp(x) / sum(exp(x)) along `axis`.
     pub struct Softmax { axis: i64 = -1 }
 }

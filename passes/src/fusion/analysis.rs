@@ -33,12 +33,14 @@ pub struct Entry {
     pub count: Option<String>,
     /// Attribute facts, filled in when the node enters the e-graph.
     pub facts: NodeFacts,
+    /// The framework nodes it stands for (see `senetc_ir::Node::sources`; empty: its name).
+    pub sources: Vec<String>,
 }
 
 impl Entry {
     /// An entry for a node of the source graph.
-    pub fn original(op: Op, name: String, source: NodeId, uses: usize) -> Entry {
-        Entry { op, name, source: Some(source), input_type: None, uses, rule: None, count: None, facts: NodeFacts::default() }
+    pub fn original(op: Op, name: String, source: NodeId, uses: usize, sources: Vec<String>) -> Entry {
+        Entry { op, name, source: Some(source), input_type: None, uses, rule: None, count: None, facts: NodeFacts::default(), sources }
     }
 
     /// Who made the node, for messages.

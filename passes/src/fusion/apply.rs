@@ -118,13 +118,13 @@ impl Fuse {
 
     /// Enter the planned node in the node table, and its derived constants in the table and
     /// the e-graph; returns the e-node to add in place of the match.
-    fn add(eg: &mut EGraph<FNode, Fusion>, eclass: Id, plan: Plan, rule: Symbol) -> FNode {
+    fn add(eg: &mut EGraph<FNode, Fusion>, eclass: Id, plan: Plan, sources: Vec<String>, rule: Symbol) -> FNode {
         let mut children = Vec::with_capacity(plan.operands.len());
         for o in plan.operands {
             children.push(match o {
                 Operand::Value(id) => id,
                 Operand::Derived(c) => {
-                    let entry = Entry { name: c.name.clone(), op: Op::Const(c), source: None, input_type: None, uses: 1, rule: Some(rule), count: None, facts: NodeFacts::default() };
+                    let entry = Entry { name: c.name.clone(), op: Op::Const(c), source: None, input_type: None, uses: 1, rule: Some(rule), count: None, facts: NodeFacts::default(), sources: Vec::new() };
                     let origin = eg.analysis.push(entry);
                     eg.add(FNode::op(OpKind::Const, origin, Vec::new()))
                 }
@@ -132,7 +132,7 @@ impl Fuse {
         }
         let uses = eg[eclass].data.uses;
         let kind = plan.op.kind();
-        let entry = Entry { op: plan.op, name: plan.name, source: None, input_type: None, uses, rule: Some(rule), count: Some(plan.count), facts: plan.facts };
+        let entry = Entry { op: plan.op, name: plan.name, source: None, input_type: None, uses, rule: Some(rule), count: Some(plan.count), facts: plan.facts, sources };
         let origin = eg.analysis.push(entry);
         FNode::op(kind, origin, children)
     }
@@ -162,7 +162,7 @@ impl Applier<FNode, Fusion> for Fuse {
                 };
             }
             let at = self.clauses.first().and_then(|c| m.entry(c.var)).map(|e| e.name.clone()).unwrap_or_default();
-            let planned = (self.build)(&m).and_then(|plan| Fuse::check(eg, eclass, &plan).map(|()| plan));
+            let planned = (self.build)(&m).and_then(|plan| Fuse::check(eg, eclass, &plan).map(|()| (plan, m.sources())));
             (key, planned, at)
         };
         match planned {
@@ -171,8 +171,8 @@ impl Applier<FNode, Fusion> for Fuse {
                 eg.analysis.memo.insert(key, None);
                 vec![]
             }
-            Ok(plan) => {
-                let node = Fuse::add(eg, eclass, plan, rule);
+            Ok((plan, sources)) => {
+                let node = Fuse::add(eg, eclass, plan, sources, rule);
                 eg.analysis.memo.insert(key, Some(node.clone()));
                 union(eg, eclass, node, rule)
             }

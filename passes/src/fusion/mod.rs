@@ -119,7 +119,7 @@ fn to_egraph(g: &Graph) -> Result<(EGraph<FNode, Fusion>, Vec<Id>), PassError> {
         let node = g.node(id);
         let out = Outlet::new(id);
         let uses = g.consumers(out).len() + g.outputs().iter().filter(|(_, o)| *o == out).count();
-        let mut entry = Entry::original(node.op.clone(), node.name.clone(), id, uses);
+        let mut entry = Entry::original(node.op.clone(), node.name.clone(), id, uses, node.sources.clone());
         if matches!(node.op, Op::Input) {
             entry.input_type = Some(node.outputs[0].clone());
         }
@@ -220,6 +220,7 @@ fn from_egraph(old: &Graph, eg: &EGraph<FNode, Fusion>, ex: &Extractor<Depth, FN
                         }
                     }
                     let out = g.add(e.name.clone(), op.clone(), &operands).map_err(|err| rebuild_error(e, err.to_string()))?;
+                    g.node_mut(out.node).set_sources(e.sources.clone());
                     if let Some(want) = &eg[class].data.ty {
                         if g.outlet_type(out) != want {
                             return Err(rebuild_error(e, format!("built as {} where the e-graph has {want}", g.outlet_type(out))));

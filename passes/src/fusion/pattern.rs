@@ -301,6 +301,25 @@ impl<'a> Match<'a> {
         self.eg[id].nodes.iter().filter(|n| n.kind() == Some(OpKind::Const)).find_map(|n| self.eg.analysis.entry(n))
     }
 
+    /// The framework names of every matched node, in graph order (the node table lists the
+    /// source graph's nodes in canonical order, which is topological): what a fused node
+    /// stands for.
+    pub fn sources(&self) -> Vec<String> {
+        let mut origins: Vec<u32> = self.nodes.iter().map(|n| n.origin).collect();
+        origins.sort_unstable();
+        origins.dedup();
+        let mut out: Vec<String> = Vec::new();
+        for e in origins.into_iter().filter_map(|o| self.eg.analysis.nodes.get(o as usize)).filter(|e| !matches!(e.op, senetc_ir::Op::Input | senetc_ir::Op::Const(_))) {
+            let names: Vec<&str> = if e.sources.is_empty() { vec![e.name.as_str()] } else { e.sources.iter().map(String::as_str).collect() };
+            for s in names.into_iter().filter(|s| !s.is_empty()) {
+                if !out.iter().any(|o| o == s) {
+                    out.push(s.to_string());
+                }
+            }
+        }
+        out
+    }
+
     /// The origins of the matched nodes, in clause order: the identity of a match.
     pub fn origins(&self) -> Vec<u32> {
         self.nodes.iter().map(|n| n.origin).collect()

@@ -362,7 +362,7 @@ fn a_node_the_ir_rejects_is_an_error_naming_its_rule() {
     let input = eg.classes().find(|c| c.nodes.iter().any(|n| n.kind() == Some(OpKind::Input))).map(|c| c.id).unwrap();
     // A one-operand conv in place of relu2: cheaper, so extracted, and the IR rejects it.
     let rule = egg::Symbol::from("conv-act-broken");
-    let entry = Entry { op: Op::Conv(Default::default()), name: "broken".into(), source: None, input_type: None, uses: 1, rule: Some(rule), count: None, facts: Default::default() };
+    let entry = Entry { op: Op::Conv(Default::default()), name: "broken".into(), source: None, input_type: None, uses: 1, rule: Some(rule), count: None, facts: Default::default(), sources: Vec::new() };
     let origin = eg.analysis.push(entry);
     let id = eg.add(FNode::op(OpKind::Conv, origin, vec![input]));
     eg.union(id, outputs[0]);
