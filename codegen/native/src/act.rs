@@ -1,7 +1,10 @@
 //! Activations as vector IR: the same functions as the IR ops' reference evaluation
-//! (`senetc_ir::ops::Activation`), with e^x computed exactly as `senetc_kernels::elementwise::exp`
-//! does (same range reduction and polynomial), so fused epilogues agree with the interpreter
-//! to a few ulps.
+//! (`senetc_ir::ops::Activation`), with e^x from the same range reduction and polynomial as
+//! `senetc_kernels::elementwise::exp`, so fused epilogues agree with the interpreter to a few
+//! ulps. Two liberties, each worth about 1 ulp: the polynomial's multiply-adds are fused, and
+//! the sigmoid's division is an `arcp ninf` one, which the module's `reciprocal-estimates`
+//! attribute lowers to a reciprocal estimate and one Newton step (a vector division costs
+//! several times a whole polynomial on most x86 cores, and SiLU epilogues were dominated by it).
 
 use crate::llir::Fb;
 use senetc_ir::ops::FusedAct;
@@ -18,24 +21,20 @@ pub fn exp(f: &mut Fb, x: &str) -> String {
     let x = f.vcall("minnum", &[&x, &hi]);
     let log2e = f.vconst(std::f32::consts::LOG2_E);
     let shift = f.vconst(12_582_912.0);
-    let xl = f.vop("fmul", &x, &log2e);
-    let t = f.vop("fadd", &xl, &shift);
+    let t = f.fma(&x, &log2e, &shift);
     let n = f.vop("fsub", &t, &shift);
-    let hi_c = f.vconst(0.693_359_4);
-    let lo_c = f.vconst(-2.121_944_4e-4);
-    let a = f.vop("fmul", &n, &hi_c);
-    let r = f.vop("fsub", &x, &a);
-    let b = f.vop("fmul", &n, &lo_c);
-    let r = f.vop("fsub", &r, &b);
+    // r = x - n*ln2_hi - n*ln2_lo, with n*ln2_hi exact (|n| <= 128).
+    let nhi = f.vconst(-0.693_359_4);
+    let nlo = f.vconst(2.121_944_4e-4);
+    let r = f.fma(&n, &nhi, &x);
+    let r = f.fma(&n, &nlo, &r);
     let mut p = f.vconst(1.987_569_1e-4);
     for c in [1.398_199_9e-3f32, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
-        let m = f.vop("fmul", &p, &r);
         let cc = f.vconst(c);
-        p = f.vop("fadd", &m, &cc);
+        p = f.fma(&p, &r, &cc);
     }
     let pr = f.vop("fmul", &p, &r);
-    let prr = f.vop("fmul", &pr, &r);
-    let s = f.vop("fadd", &prr, &r);
+    let s = f.fma(&pr, &r, &r);
     let one = f.vconst(1.0);
     let er = f.vop("fadd", &s, &one);
     let nb = f.b;
@@ -56,7 +55,8 @@ pub fn sigmoid(f: &mut Fb, x: &str) -> String {
     let e = exp(f, &nx);
     let one = f.vconst(1.0);
     let d = f.vop("fadd", &one, &e);
-    f.vop("fdiv", &one, &d)
+    // `ninf` holds: e^-x is clamped finite, so 1 + e^-x and its reciprocal are finite.
+    f.vop("fdiv arcp ninf", &one, &d)
 }
 
 fn clamp(f: &mut Fb, x: &str, lo: f32, hi: f32) -> String {

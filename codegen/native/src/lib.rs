@@ -112,7 +112,8 @@ pub fn module_text(l: &Lowered, host: &Host, aot: Option<&aot::AotInfo>) -> Resu
     if let Some(info) = aot {
         s.push_str(&aot::entry_points(l, info));
     }
-    let _ = writeln!(s, "attributes #0 = {{ nounwind \"target-cpu\"=\"{}\" \"target-features\"=\"{}\" }}", host.cpu, host.features);
+    // Only divisions marked `arcp` (the sigmoid's) take the estimate; the others stay exact.
+    let _ = writeln!(s, "attributes #0 = {{ nounwind \"target-cpu\"=\"{}\" \"target-features\"=\"{}\" \"reciprocal-estimates\"=\"vec-divf:1\" }}", host.cpu, host.features);
     Ok(s)
 }
 
