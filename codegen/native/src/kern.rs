@@ -375,6 +375,55 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                     }
                     accs
                 }
+                ConvMode::Shuffle if kxr.is_none() => {
+                    // Every column tap is inside the input: the row's input vectors are loaded
+                    // once and reused by every tap that reads them (t + kw - 1 loads per kernel
+                    // row at stride 1, instead of t * kw); the plan sizes `t` so they stay in
+                    // registers with the accumulators.
+                    f.for_(&kyr.0, &kyr.1, 1, &ty, |f, ky, accs| {
+                        let mut accs = accs.to_vec();
+                        let oys = f.i("mul", oy, &s(win.sh));
+                        let kyd = f.i("mul", ky, &s(win.dh));
+                        let iy0 = f.i("add", &oys, &kyd);
+                        let iy = f.i("sub", &iy0, &s(win.pt));
+                        let ibh = f.i("mul", &ob0, &s(win.h));
+                        let r = f.i("add", &ibh, &iy);
+                        let o = f.i("mul", &r, &s(win.w * b));
+                        let xrow = f.gep(&xn, &o);
+                        let x0s = f.i("mul", x0, &s(win.sw));
+                        let ix0 = f.i("sub", &x0s, &s(win.pl));
+                        let mut window: std::collections::BTreeMap<usize, String> = std::collections::BTreeMap::new();
+                        let kyw = f.i("mul", ky, &s(win.kw));
+                        for kx in 0..win.kw {
+                            let tap = f.i("add", &kyw, &s(kx));
+                            for j in 0..cg {
+                                let a = f.i("mul", &ob0, &s(cg));
+                                let jj = f.i("add", &a, &s(j));
+                                let jt = f.i("mul", &jj, &s(taps));
+                                let e = f.i("add", &jt, &tap);
+                                let e = f.i("mul", &e, &s(b));
+                                let w = f.vld(&wp, &e);
+                                let mask: Vec<usize> = (0..b).map(|l| (l / cg) * cg + j).collect();
+                                for ti in 0..t {
+                                    let pos = ti * win.sw + kx * win.dw;
+                                    let xv = match window.get(&pos) {
+                                        Some(v) => v.clone(),
+                                        None => {
+                                            let ix = f.i("add", &ix0, &s(pos));
+                                            let xo = f.i("mul", &ix, &s(b));
+                                            let v = f.vld(&xrow, &xo);
+                                            window.insert(pos, v.clone());
+                                            v
+                                        }
+                                    };
+                                    let xs = if cg == 1 { xv } else { f.shuffle(&xv, &mask) };
+                                    accs[ti] = f.fma(&xs, &w, &accs[ti]);
+                                }
+                            }
+                        }
+                        accs
+                    })
+                }
                 ConvMode::Shuffle => {
                     let ty2 = ty.clone();
                     f.for_(&kyr.0, &kyr.1, 1, &ty2, |f, ky, accs| {

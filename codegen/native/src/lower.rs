@@ -493,8 +493,13 @@ impl<'g> Lower<'g> {
         };
         let owt = match mode {
             ConvMode::Broadcast { .. } => (regs / obt).max(1),
-            // Inputs and accumulators both stay in registers.
-            ConvMode::Shuffle => (regs / 2).max(1),
+            // The accumulators and one kernel row's input window (reused across the row's taps)
+            // stay in registers, with two to spare for a weight and a shuffled input.
+            ConvMode::Shuffle => {
+                let vregs = if b >= 16 { 32 } else { 16 };
+                let window = |t: usize| (t - 1) * win.sw + (kw - 1) * win.dw + 1;
+                (1..=(regs / 2).max(1)).rev().find(|&t| t + window(t) + 2 <= vregs).unwrap_or(1)
+            }
         };
         // Weights packed [OB][cg][kh][kw][B].
         let wd = self.const_data(ins[1]).unwrap();
