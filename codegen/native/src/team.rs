@@ -4,7 +4,8 @@
 //! finished, never for a helper to show up: on a loaded machine a helper that is not running
 //! costs nothing (the caller does its share), where a barrier would stall every step on it. A
 //! model of a few hundred small steps (seresnet110 at batch 1) cannot afford a task-pool round
-//! trip per step either. Helpers spin between steps and sleep between runs.
+//! trip per step either. Helpers poll between steps (spinning briefly, then yielding the core
+//! between polls) and sleep between runs.
 
 use crate::{Ptrs, RunStep};
 use std::collections::BTreeMap;
@@ -129,8 +130,16 @@ impl Team {
                 s.done.store(0, Ordering::Release);
                 s.claim.store(self.gen << 32 | (chunks as u64) << 16, Ordering::Release);
                 s.work(self.gen);
+                let mut spins = 0u32;
                 while s.done.load(Ordering::Acquire) < chunks {
-                    std::hint::spin_loop();
+                    // A helper holding a chunk may have been preempted (a loaded machine):
+                    // after a short spin, give up the core so it can run and finish.
+                    spins += 1;
+                    if spins < 1 << 10 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
                 }
             } else {
                 st.call(ptrs, 0, st.items());
@@ -160,8 +169,14 @@ fn helper(s: &Shared) {
             continue;
         }
         idle += 1;
-        if idle < 1 << 16 || s.active.load(Ordering::Acquire) == 1 && idle < 1 << 22 {
+        if idle < 1 << 12 {
             std::hint::spin_loop();
+            continue;
+        }
+        // Within a run, between steps: keep polling, but yield the core each time, so that on a
+        // loaded machine the caller (running a step alone) is not competing with our spinning.
+        if s.active.load(Ordering::Acquire) == 1 && idle < 1 << 18 {
+            std::thread::yield_now();
             continue;
         }
         // Between runs: sleep until the next one starts.
