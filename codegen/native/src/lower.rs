@@ -288,9 +288,15 @@ impl<'g> Lower<'g> {
                 let gate = self.alloc(n * cb * b);
                 let k = kern::se_fc(pooled, hidden, gate, w1l, b1l, w2l, b2l, n, c, cr, &se.act, &se.gate, b);
                 self.step("se_fc", "squeeze_excite", 1, &[pooled, hidden, gate], k);
-                // The gate is applied by the consumer when it can (a conv's weights, an add).
+                // The gate is applied by the consumer when it can (a conv's weights, an add). A conv
+                // scales its weight vectors once per input channel and register tile, about 1/t more
+                // vector work than the conv itself; a separate scaling pass costs about one vector op
+                // per input element, which is cheaper once the conv has more than a few output blocks.
                 let fusable = self.single_consumer(out_o).is_some_and(|cid| match &g.node(cid).op {
-                    Op::Conv(cc) => self.conv_ok(cc, &g.inputs_of(cid)) && cc.group == 1 && g.inputs_of(cid)[0] == out_o,
+                    Op::Conv(cc) => {
+                        let ci = g.inputs_of(cid);
+                        self.conv_ok(cc, &ci) && cc.group == 1 && ci[0] == out_o && self.shapes[&ci[1]][0] <= 4 * b
+                    }
                     Op::Add(_) | Op::AddAct(_) => {
                         let ci = g.inputs_of(cid);
                         self.shapes[&ci[0]] == self.shapes[&ci[1]]
