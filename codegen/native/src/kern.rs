@@ -404,7 +404,7 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                                 let e = f.i("mul", &e, &s(b));
                                 let w = f.vld(&wp, &e);
                                 let mask: Vec<usize> = (0..b).map(|l| (l / cg) * cg + j).collect();
-                                for ti in 0..t {
+                                for (ti, acc) in accs.iter_mut().enumerate().take(t) {
                                     let pos = ti * win.sw + kx * win.dw;
                                     let xv = match window.get(&pos) {
                                         Some(v) => v.clone(),
@@ -417,7 +417,7 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                                         }
                                     };
                                     let xs = if cg == 1 { xv } else { f.shuffle(&xv, &mask) };
-                                    accs[ti] = f.fma(&xs, &w, &accs[ti]);
+                                    *acc = f.fma(&xs, &w, acc);
                                 }
                             }
                         }
