@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Latency of senetc's CPU reference against onnxruntime and tract, in one run.
+"""Latency of senetc's CPU engines against onnxruntime and tract, in one run.
 
 Each model of ../shared/models at batch 1 and 8, 2 threads, median of --runs runs after
-warm-up. senetc is timed by `senetc bench` (inference only: compile happens once before);
+warm-up. senetc is timed by `senetc bench --engine E` for each engine asked
+(`--engine interp|llvm|both`; inference only: compile happens once before);
 onnxruntime with ORT_ENABLE_ALL; tract through its Python bindings (load, into_model,
 into_runnable).
 Prints a table and the ratios senetc/peer (below 1 means senetc is faster).
 
 Usage: bench/bench.py [--senetc target/release/senetc] [--corpus ../shared] [--runs 20]
-       [--models a,b] [--batches 1,8] [--json out.json]
+       [--models a,b] [--batches 1,8] [--engine interp|llvm|both] [--json out.json]
 Setup: pip install onnxruntime numpy tract
 """
 import argparse
@@ -34,9 +35,10 @@ def median_ms(fn, warmup, runs):
     return float(np.median(t))
 
 
-def bench_senetc(exe, model, batch, threads, warmup, runs):
+def bench_senetc(exe, model, batch, threads, warmup, runs, engine):
     r = subprocess.run([exe, "bench", str(model), "--batch", str(batch), "--threads", str(threads),
-                        "--warmup", str(warmup), "--runs", str(runs)], capture_output=True, text=True)
+                        "--warmup", str(warmup), "--runs", str(runs), "--engine", engine],
+                       capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.strip())
     last = r.stdout.strip().splitlines()[-1]
@@ -76,24 +78,35 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--engine", default="both", choices=["interp", "llvm", "both"])
     ap.add_argument("--json")
     a = ap.parse_args()
+    engines = ["interp", "llvm"] if a.engine == "both" else [a.engine]
     rows = []
-    print(f"{'model':<20} {'batch':>5} {'senetc ms':>10} {'ort ms':>8} {'tract ms':>9} {'senetc/ort':>11} {'senetc/tract':>13}")
+    load = open("/proc/loadavg").read().split()[:3] if pathlib.Path("/proc/loadavg").exists() else ["?"] * 3
+    print(f"load average at start: {' '.join(load)}")
+    head = "".join(f" {e + ' ms':>10}" for e in engines)
+    ratios = "".join(f" {e + '/ort':>11}" for e in engines) + "".join(f" {e + '/tract':>13}" for e in engines)
+    print(f"{'model':<20} {'batch':>5}{head} {'ort ms':>8} {'tract ms':>9}{ratios}")
     for name in a.models.split(","):
         model = pathlib.Path(a.corpus) / "models" / name / "model.onnx"
         x1 = np.load(model.parent / "input.npy")
         for batch in [int(b) for b in a.batches.split(",")]:
             x = np.ascontiguousarray(np.repeat(x1, batch, axis=0))
-            s = bench_senetc(a.senetc, model, batch, a.threads, a.warmup, a.runs)
+            s = {e: bench_senetc(a.senetc, model, batch, a.threads, a.warmup, a.runs, e) for e in engines}
             o = bench_ort(model, x, a.threads, a.warmup, a.runs)
             t = bench_tract(model, x, a.warmup, a.runs)
-            row = {"model": name, "batch": batch, "senetc_ms": s, "ort_ms": o, "tract_ms": t,
-                   "senetc_over_ort": s / o, "senetc_over_tract": (s / t) if t else None}
+            row = {"model": name, "batch": batch, "ort_ms": o, "tract_ms": t}
+            for e in engines:
+                row[f"{e}_ms"] = s[e]
+                row[f"{e}_over_ort"] = s[e] / o
+                row[f"{e}_over_tract"] = (s[e] / t) if t else None
             rows.append(row)
             ts = f"{t:9.2f}" if t else f"{'n/a':>9}"
-            tr = f"{s / t:13.2f}" if t else f"{'n/a':>13}"
-            print(f"{name:<20} {batch:>5} {s:10.2f} {o:8.2f} {ts} {s / o:11.2f} {tr}", flush=True)
+            cols = "".join(f" {s[e]:10.2f}" for e in engines)
+            rat = "".join(f" {s[e] / o:11.2f}" for e in engines)
+            rat += "".join((f" {s[e] / t:13.2f}" if t else f" {'n/a':>13}") for e in engines)
+            print(f"{name:<20} {batch:>5}{cols} {o:8.2f} {ts}{rat}", flush=True)
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0

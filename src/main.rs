@@ -108,6 +108,10 @@ struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Execution engine: `llvm` (native code, when built in), `interp` (the CPU reference
+    /// interpreter), `auto` (llvm when built in and it takes the model, else interp).
+    #[arg(long, default_value = "auto")]
+    engine: EngineChoice,
     #[command(flatten)]
     opt: OptArgs,
     #[command(flatten)]
@@ -133,6 +137,9 @@ struct BenchArgs {
     /// Also print the time per op kind over the timed runs.
     #[arg(long)]
     profile: bool,
+    /// Execution engine (as for `run`).
+    #[arg(long, default_value = "auto")]
+    engine: EngineChoice,
     #[command(flatten)]
     opt: OptArgs,
     #[command(flatten)]
@@ -458,6 +465,7 @@ fn compile(a: CompileArgs) -> Result<()> {
     let ext = kind.ext;
     let (model, import) = a.import.resolve(a.model.as_deref(), a.input_shape.as_deref(), a.out_nodes.as_deref())?;
     let out = a.output.clone().unwrap_or_else(|| default_output(&model, ext));
+    target_options.output = Some(out.clone());
     if out.exists() && model.exists() && same_file(&out, &model) {
         return Err(UsageError(format!("output {} would overwrite the model", out.display())).into());
     }
@@ -765,13 +773,89 @@ fn gather_inputs(g: &senetc_ir::Graph, specs: &[String]) -> Result<Vec<senetc_ir
     Ok(out)
 }
 
+/// Which engine runs a model.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum EngineChoice {
+    /// llvm when built in and it takes the model, else interp.
+    Auto,
+    /// Native code generated through LLVM.
+    Llvm,
+    /// The CPU reference interpreter.
+    Interp,
+}
+
+/// A planned model on one of the engines.
+enum Engine {
+    Interp(Box<senetc_codegen::cpu::CpuPlan>),
+    #[cfg(feature = "llvm")]
+    Llvm(Box<senetc_codegen::native::NativePlan>),
+}
+
+impl Engine {
+    fn new(choice: EngineChoice, g: &senetc_ir::Graph, shapes: &[Vec<usize>], threads: usize) -> Result<Engine> {
+        #[cfg(feature = "llvm")]
+        if choice != EngineChoice::Interp {
+            match senetc_codegen::native::NativePlan::new(g, shapes, threads) {
+                Ok(p) => return Ok(Engine::Llvm(Box::new(p))),
+                Err(e) if choice == EngineChoice::Llvm => return Err(anyhow::anyhow!("the llvm engine cannot run this model: {e}")),
+                Err(e) => eprintln!("senetc: note: the llvm engine cannot run this model ({e}); using the interpreter"),
+            }
+        }
+        #[cfg(not(feature = "llvm"))]
+        if choice == EngineChoice::Llvm {
+            return Err(UsageError("this senetc was built without the `llvm` feature: only --engine interp is available".into()).into());
+        }
+        Ok(Engine::Interp(Box::new(senetc_codegen::cpu::CpuPlan::new(g, shapes, threads)?)))
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Engine::Interp(_) => "interp",
+            #[cfg(feature = "llvm")]
+            Engine::Llvm(_) => "llvm",
+        }
+    }
+
+    fn run(&mut self, inputs: &[senetc_ir::Tensor]) -> Result<Vec<(String, senetc_ir::Tensor)>> {
+        Ok(match self {
+            Engine::Interp(p) => p.run(inputs)?,
+            #[cfg(feature = "llvm")]
+            Engine::Llvm(p) => p.run(inputs)?,
+        })
+    }
+
+    fn set_profiling(&mut self, on: bool) {
+        match self {
+            Engine::Interp(p) => p.set_profiling(on),
+            #[cfg(feature = "llvm")]
+            Engine::Llvm(p) => p.set_profiling(on),
+        }
+    }
+
+    fn profile(&self) -> Option<&BTreeMap<&'static str, (usize, std::time::Duration)>> {
+        match self {
+            Engine::Interp(p) => p.profile(),
+            #[cfg(feature = "llvm")]
+            Engine::Llvm(p) => p.profile(),
+        }
+    }
+
+    fn peak_bytes(&self) -> usize {
+        match self {
+            Engine::Interp(p) => p.peak_bytes(),
+            #[cfg(feature = "llvm")]
+            Engine::Llvm(p) => p.peak_bytes(),
+        }
+    }
+}
+
 fn run(a: RunArgs) -> Result<()> {
     let (model, import) = a.import.resolve(a.model.as_deref(), None, None)?;
     let (mut g, _, _) = load::load(&model, &import)?;
     optimize(&mut g, &a.opt, PrecisionMode::MustKeepOriginDtype)?;
     let inputs = gather_inputs(&g, &a.inputs)?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-    let mut plan = senetc_codegen::cpu::CpuPlan::new(&g, &shapes, a.threads)?;
+    let mut plan = Engine::new(a.engine, &g, &shapes, a.threads)?;
     let outputs = plan.run(&inputs)?;
     for (name, t) in &outputs {
         let v = t.to_f32();
@@ -806,7 +890,7 @@ fn bench(a: BenchArgs) -> Result<()> {
         return Err(UsageError(format!("{}: the model's input shapes are fixed, so --batch {} cannot apply", model.display(), a.batch)).into());
     }
     let shapes = input_shapes(&g, a.batch)?;
-    let mut plan = senetc_codegen::cpu::CpuPlan::new(&g, &shapes, a.threads)?;
+    let mut plan = Engine::new(a.engine, &g, &shapes, a.threads)?;
     let compile_ms = t.elapsed().as_secs_f64() * 1e3;
     // Seeded inputs: the timing does not depend on values, the run must be repeatable.
     let inputs = senetc::numeric::seeded_inputs(&g, 0x2545_f491_4f6c_dd1d, a.batch).map_err(|e| anyhow::anyhow!(e))?;
@@ -823,7 +907,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     times.sort_by(|x, y| x.total_cmp(y));
     let median = if times.len() % 2 == 1 { times[times.len() / 2] } else { (times[times.len() / 2 - 1] + times[times.len() / 2]) / 2.0 };
     let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
-    println!("model: {}  batch: {}  threads: {}  runs: {} (+{} warmup)", model.display(), a.batch, threads, a.runs, a.warmup);
+    println!("model: {}  batch: {}  threads: {}  runs: {} (+{} warmup)  engine: {}", model.display(), a.batch, threads, a.runs, a.warmup, plan.name());
     println!("compile: {compile_ms:.1} ms  planned peak: {} bytes", plan.peak_bytes());
     if let Some(p) = plan.profile() {
         let total: f64 = p.values().map(|(_, d)| d.as_secs_f64()).sum();

@@ -7,6 +7,10 @@ pub mod cpu;
 pub mod onnx_export;
 pub mod target;
 
+/// The native engine through LLVM (built with the `llvm` feature).
+#[cfg(feature = "llvm")]
+pub use senetc_native as native;
+
 /// Why a graph could not be lowered to a target.
 #[derive(Debug, thiserror::Error)]
 pub enum CodegenError {

@@ -39,6 +39,9 @@ pub struct TargetOptions {
     pub out_nodes: Vec<(String, usize)>,
     /// The precision mode the graph was compiled with.
     pub precision_mode: PrecisionMode,
+    /// Where the output goes (targets that write files beside it, such as `x86_64`'s header
+    /// and weights, need it).
+    pub output: Option<std::path::PathBuf>,
 }
 
 /// A compilation target.
@@ -59,7 +62,10 @@ pub trait Target: Sync {
 
 /// Every target, the default first.
 pub fn registry() -> &'static [&'static dyn Target] {
-    &[&Cpu, &Ascend(SocVersion::Ascend910), &Ascend(SocVersion::Ascend310)]
+    #[cfg(feature = "llvm")]
+    return &[&Cpu, &Ascend(SocVersion::Ascend910), &Ascend(SocVersion::Ascend310), &X86_64];
+    #[cfg(not(feature = "llvm"))]
+    return &[&Cpu, &Ascend(SocVersion::Ascend910), &Ascend(SocVersion::Ascend310)];
 }
 
 /// The target called `name` (case-insensitive, so ATC's `Ascend910` works too).
@@ -167,5 +173,81 @@ impl Target for Ascend {
             "json" => ascend::emit_json(g, &opts, out),
             other => Err(CodegenError::Input(format!("target {} cannot write {other}", self.name()))),
         }
+    }
+}
+
+#[cfg(feature = "llvm")]
+const EMIT_SO: EmitKind = EmitKind { name: "so", ext: "so", help: "a shared library with a C entry point (header and weights written beside it)" };
+#[cfg(feature = "llvm")]
+const EMIT_O: EmitKind = EmitKind { name: "o", ext: "o", help: "an object file with a C entry point (header and weights written beside it)" };
+
+/// Native x86-64 code through LLVM, ahead of time (see `senetc_native::aot`): the engine's
+/// generated kernels for the host CPU, fixed input shapes (`--input-shape`, batch 1 by
+/// default), `senetc_model_init/run/free` declared in a header beside the output and the
+/// weights in a sidecar file mapped at init.
+#[cfg(feature = "llvm")]
+struct X86_64;
+
+#[cfg(feature = "llvm")]
+impl X86_64 {
+    fn shapes(g: &Graph, options: &TargetOptions) -> Result<Vec<Vec<usize>>, CodegenError> {
+        g.inputs()
+            .iter()
+            .map(|&id| {
+                let n = g.node(id);
+                if let Some(s) = options.input_shapes.get(&n.name) {
+                    return Ok(s.clone());
+                }
+                n.outputs[0].shape.bind(&|_| Some(1)).as_known().ok_or_else(|| CodegenError::Input(format!("input {:?} has an unknown dim", n.name)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(feature = "llvm")]
+impl Target for X86_64 {
+    fn name(&self) -> &'static str {
+        "x86_64"
+    }
+    fn description(&self) -> &'static str {
+        "native code for this CPU through LLVM: a .so or .o with a C entry point, header and weights beside it"
+    }
+    fn emit_kinds(&self) -> &'static [EmitKind] {
+        &[EMIT_SO, EMIT_O, EMIT_IR, EMIT_ONNX]
+    }
+    fn default_precision(&self, _: &EmitKind) -> PrecisionMode {
+        PrecisionMode::MustKeepOriginDtype
+    }
+    fn check(&self, g: &Graph, options: &TargetOptions) -> Result<(), CodegenError> {
+        let shapes = Self::shapes(g, options)?;
+        let host = senetc_native::host();
+        let l = senetc_native::lower::lower(g, &shapes, host.lanes).map_err(native_error)?;
+        senetc_native::module_text(&l, &host, Some(&senetc_native::aot::AotInfo { weight_bytes: 0 })).map_err(native_error)?;
+        Ok(())
+    }
+    fn emit(&self, g: &Graph, kind: &EmitKind, options: &TargetOptions, out: &mut dyn Write) -> Result<(), CodegenError> {
+        if emit_graph(g, kind, out)? {
+            return Ok(());
+        }
+        let aot_kind = if kind.name == "o" { senetc_native::aot::AotKind::Object } else { senetc_native::aot::AotKind::Shared };
+        let path = options.output.clone().ok_or_else(|| CodegenError::Input("the x86_64 target needs an output path".into()))?;
+        let (header_path, weights_path) = senetc_native::aot::sidecars(&path);
+        let wname = weights_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let (bytes, header, weights) = senetc_native::aot::compile(g, &Self::shapes(g, options)?, aot_kind, &wname).map_err(native_error)?;
+        std::fs::write(&weights_path, weights)?;
+        std::fs::write(&header_path, header)?;
+        out.write_all(&bytes)?;
+        Ok(())
+    }
+}
+
+/// A native-engine error as a codegen error.
+#[cfg(feature = "llvm")]
+pub fn native_error(e: senetc_native::NativeError) -> CodegenError {
+    match e {
+        senetc_native::NativeError::Unsupported { node, why } => CodegenError::Unsupported { node, op: "-", target: "x86_64", why },
+        senetc_native::NativeError::Input(m) => CodegenError::Input(m),
+        senetc_native::NativeError::Io(e) => CodegenError::Io(e),
+        e @ senetc_native::NativeError::Llvm(_) => CodegenError::Input(e.to_string()),
     }
 }
