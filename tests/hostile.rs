@@ -361,7 +361,8 @@ fn pickles_that_name_code_are_refused_without_running_it() {
     let marker = d.join("pwned");
     for (name, module, func) in [("os_system", "os", "system"), ("posix_system", "posix", "system"), ("builtins_eval", "builtins", "eval"), ("subprocess", "subprocess", "Popen"), ("builtins_exec", "__builtin__", "exec")] {
         let cmd = format!("touch {}", marker.display());
-        let mut pkl = format!("\x80\x02c{module}\n{func}\nq\x00").into_bytes();
+        let mut pkl = b"\x80\x02".to_vec();
+        pkl.extend_from_slice(format!("c{module}\n{func}\nq\x00").as_bytes());
         pkl.push(b'X');
         pkl.extend_from_slice(&(cmd.len() as u32).to_le_bytes());
         pkl.extend_from_slice(cmd.as_bytes());
@@ -437,7 +438,6 @@ fn zip_bombs_are_refused_before_they_expand() {
         z.write_all(&npy_header("<f4", "(1, 3, 32, 32)")).unwrap();
         z.write_all(&[0u8; 3 * 32 * 32 * 4]).unwrap();
         z.finish().unwrap();
-        drop(z);
         b.into_inner()
     };
     let overlap = write(&d.join("overlap.npz"), &overlapping_zip(&one, 5000));
@@ -459,7 +459,8 @@ fn zip_bombs_are_refused_before_they_expand() {
         z.finish().unwrap();
     }
     let pth = write(&d.join("bomb.pth"), &buf.into_inner());
-    let args = ["compile", s(&pth), "--arch", "tiny_se_resnet", "-o", s(&d.join("x.sir"))];
+    let x_sir = d.join("x.sir");
+    let args = ["compile", s(&pth), "--arch", "tiny_se_resnet", "-o", s(&x_sir)];
     refused_args(&pth, 2, &["compressed"], &["--arch", "tiny_se_resnet"]);
     refused_within_memory(&pth, 0, 2, &["compressed"], &args);
 }
@@ -487,17 +488,18 @@ fn overlapping_zip(one: &[u8], n: usize) -> Vec<u8> {
 #[test]
 fn huge_declared_shapes_are_refused_before_allocating() {
     let d = dir("huge");
+    let x_sir = d.join("x.sir");
     let big: i64 = 1 << 62;
     // ONNX: an input of 2^62 elements, an initializer declaring 2^62 elements with none,
     // and external data declaring more than its file.
     let input = onnx_model(vec![node("Relu", "relu", &["x"], &["y"])], vec![value_info("x", &[1 << 31, 1 << 31])], &["y"], vec![]);
     let p = write(&d.join("input_2e62.onnx"), &input);
     refused(&p, 1, &[]);
-    refused_within_memory(&p, 0, 1, &[], &["compile", s(&p), "-o", s(&d.join("x.sir"))]);
+    refused_within_memory(&p, 0, 1, &[], &["compile", s(&p), "-o", s(&x_sir)]);
     let init = conv_relu(TensorProto { name: "w".into(), data_type: 1, dims: vec![big], ..Default::default() });
     let p = write(&d.join("init_2e62.onnx"), &init);
     refused(&p, 1, &["\"w\""]);
-    refused_within_memory(&p, 0, 1, &[], &["compile", s(&p), "-o", s(&d.join("x.sir"))]);
+    refused_within_memory(&p, 0, 1, &[], &["compile", s(&p), "-o", s(&x_sir)]);
     let overflow = conv_relu(TensorProto { name: "w".into(), data_type: 1, dims: vec![big, big, 4], ..Default::default() });
     refused(&write(&d.join("overflow.onnx"), &overflow), 1, &["overflows"]);
     let model_dir = d.join("ext");
@@ -509,7 +511,7 @@ fn huge_declared_shapes_are_refused_before_allocating() {
     let st = safetensors_file(&format!(r#"{{"w":{{"dtype":"F32","shape":[{big}],"data_offsets":[0,16]}}}}"#), &[0u8; 16]);
     let p = write(&d.join("huge.safetensors"), &st);
     refused_args(&p, 2, &[], &["--arch", "tiny_se_resnet"]);
-    refused_within_memory(&p, 0, 2, &[], &["compile", s(&p), "--arch", "tiny_se_resnet", "-o", s(&d.join("x.sir"))]);
+    refused_within_memory(&p, 0, 2, &[], &["compile", s(&p), "--arch", "tiny_se_resnet", "-o", s(&x_sir)]);
     // .npy of 2^62 elements.
     let model = write(&d.join("tiny.onnx"), &tiny_onnx());
     let npy = write(&d.join("huge.npy"), &npy_header("<f4", &format!("({big},)")));
@@ -519,18 +521,18 @@ fn huge_declared_shapes_are_refused_before_allocating() {
     // MindIR parameter of 2^62 elements, inline.
     let m = mindir_model(|p| {
         p.dims = vec![big];
-        p.raw_data = Some(vec![0u8; 16]);
+        p.raw_data = Some(vec![0u8; 16].into());
     });
     let p = write(&d.join("huge.mindir"), &m);
     refused(&p, 2, &[]);
-    refused_within_memory(&p, 0, 2, &[], &["compile", s(&p), "-o", s(&d.join("x.sir"))]);
+    refused_within_memory(&p, 0, 2, &[], &["compile", s(&p), "-o", s(&x_sir)]);
     // A torch storage view that repeats one element 2^40 times (stride 0).
     let mut pkl = state_dict_pickle();
     let at = pkl.windows(12).position(|w| w == b"K\x02K\x02\x86K\x02K\x01\x86".as_slice()).unwrap();
     pkl.splice(at..at + 12, b"\x8a\x06\x00\x00\x00\x00\x00\x01K\x02\x86K\x00K\x00\x86".iter().copied());
     let p = write(&d.join("stride0.pth"), &torch_zip(&[("archive/data.pkl", &pkl), ("archive/data/0", &[0u8; 16]), ("archive/byteorder", b"little")]));
     refused_args(&p, 2, &["\"w\""], &["--arch", "tiny_se_resnet"]);
-    refused_within_memory(&p, 0, 2, &["\"w\""], &["compile", s(&p), "--arch", "tiny_se_resnet", "-o", s(&d.join("x.sir"))]);
+    refused_within_memory(&p, 0, 2, &["\"w\""], &["compile", s(&p), "--arch", "tiny_se_resnet", "-o", s(&x_sir)]);
 }
 
 #[test]
@@ -633,7 +635,7 @@ fn mindir_model(edit: impl FnOnce(&mut senetc_frontends::mindir::proto::mind_ir:
     use prost::Message;
     use senetc_frontends::mindir::proto::mind_ir as m;
     let tensor = |dims: Vec<i64>| m::TensorProto { dims, data_type: Some(1), ..Default::default() };
-    let mut param = m::TensorProto { name: Some("g:p".into()), ref_key: Some("p".into()), raw_data: Some(vec![0u8; 16]), ..tensor(vec![4]) };
+    let mut param = m::TensorProto { name: Some("g:p".into()), ref_key: Some("p".into()), raw_data: Some(vec![0u8; 16].into()), ..tensor(vec![4]) };
     edit(&mut param);
     let node = |name: &str, op: &str, inputs: &[&str]| m::NodeProto { name: Some(name.into()), output: vec![name.into()], op_type: Some(op.into()), input: inputs.iter().map(|s| s.to_string()).collect(), ..Default::default() };
     let g = m::GraphProto {
