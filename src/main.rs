@@ -99,7 +99,8 @@ struct RunArgs {
     /// The model file (.onnx, or a weights file with --arch).
     model: Option<PathBuf>,
     /// An input: `path.npy` (inputs in order), `NAME=path.npy`, or `path.npz` (entries by input name).
-    #[arg(short, long = "input", required = true)]
+    /// A model without inputs takes none.
+    #[arg(short, long = "input")]
     inputs: Vec<String>,
     /// Write the output here (.npy; with several outputs, NAME is added before the extension).
     #[arg(short, long)]

@@ -279,6 +279,30 @@ fn unsupported_ops_name_their_node() {
     assert!(matches!(common::emit_om(&g, &AscendOptions::default()), Err(CodegenError::Unsupported { .. })));
 }
 
+/// Pooling other than 2-D (and dilated average pooling) runs on the CPU reference; the
+/// Ascend lowering refuses it with an error naming the node.
+#[test]
+fn non_2d_pooling_is_refused_by_node() {
+    let one = |shape: &[usize], op: Op, want: &str| {
+        let mut g = Graph::new("pool");
+        let x = g.add_input("x", TensorType::new(DType::F32, Shape::known(shape)));
+        let y = g.add("the_pool", op, &[x]).unwrap();
+        g.add_output("y", y);
+        match common::emit_om(&g, &AscendOptions::default()) {
+            Err(CodegenError::Unsupported { node, why, .. }) => {
+                assert_eq!(node, "the_pool");
+                assert!(why.contains(want), "{why}");
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    };
+    one(&[1, 2, 9], Op::MaxPool(MaxPool { kernel: vec![3], strides: vec![1], dilations: vec![1], pads: vec![0, 0], ..Default::default() }), "1-D");
+    let avg3 = AveragePool { kernel: vec![2, 2, 2], strides: vec![1; 3], dilations: vec![1; 3], pads: vec![0; 6], ..Default::default() };
+    one(&[1, 2, 4, 4, 4], Op::AveragePool(avg3), "3-D");
+    one(&[1, 2, 7, 7], Op::AveragePool(AveragePool { kernel: vec![2, 2], dilations: vec![2, 2], ..Default::default() }), "dilated");
+    one(&[1, 2, 4, 4, 4], Op::GlobalAveragePool(GlobalAveragePool::default()), "5-D");
+}
+
 #[test]
 fn json_looks_like_atc_mode_1() {
     let g = common::with_precision(&small_graph(), PrecisionMode::ForceFp16);

@@ -14,8 +14,19 @@ use senetc_ir::ops::{AutoPad, DataFormat, FusedAct};
 use senetc_ir::{DType, Dim, Graph, Op, Outlet, Tensor, TensorType};
 use std::collections::{HashMap, HashSet};
 
-/// The opset written.
+/// The opset written (a model with a dilated average pool needs opset 19: see [`opset_of`]).
 pub const OPSET: i64 = 17;
+
+/// The default-domain opset a model needs: [`OPSET`], or 19 when an average pool is
+/// dilated (AveragePool has `dilations` since opset 19).
+pub fn opset_of(g: &Graph) -> i64 {
+    let dilated = g.order().into_iter().any(|id| matches!(&g.node(id).op, Op::AveragePool(p) if p.dilations.iter().any(|&d| d != 1)));
+    if dilated {
+        19
+    } else {
+        OPSET
+    }
+}
 
 /// The domain of the model-local functions that fused ops export as.
 pub const FUNCTION_DOMAIN: &str = "senetc";
@@ -69,7 +80,7 @@ pub fn to_model(g: &Graph) -> Result<ModelProto, CodegenError> {
     m.ir_version = 8;
     m.producer_name = "senetc".into();
     m.producer_version = env!("CARGO_PKG_VERSION").into();
-    m.opset_import.push(OperatorSetIdProto { domain: String::new(), version: OPSET, ..Default::default() });
+    m.opset_import.push(OperatorSetIdProto { domain: String::new(), version: opset_of(g), ..Default::default() });
     if !x.functions.is_empty() {
         m.opset_import.push(OperatorSetIdProto { domain: FUNCTION_DOMAIN.into(), version: 1, ..Default::default() });
     }
@@ -249,6 +260,9 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             attrs.push(ints("strides", &p.strides));
             attrs.push(int("ceil_mode", p.ceil_mode as i64));
             attrs.push(int("count_include_pad", p.count_include_pad as i64));
+            if p.dilations.iter().any(|&d| d != 1) {
+                attrs.push(ints("dilations", &p.dilations));
+            }
             pads_attrs(&mut attrs, p.auto_pad, &p.pads);
             one("AveragePool", inputs, attrs)
         }
@@ -303,6 +317,7 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             inputs.push(konst("steps", Tensor::from_i64(vec![n], &v(&s.steps))));
             one("Slice", inputs, attrs)
         }
+        Op::Gather(g) => one("Gather", inputs, vec![int("axis", g.axis)]),
         Op::Pad(p) => {
             inputs.push(konst("pads", Tensor::from_i64(vec![p.pads.len()], &p.pads)));
             inputs.push(konst("value", scalar(p.value).cast(types[0].dtype)));

@@ -152,6 +152,7 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         | Op::Unsqueeze(_)
         | Op::Concat(_)
         | Op::Slice(_)
+        | Op::Gather(_)
         | Op::Pad(_)
         | Op::Softmax(_)
         | Op::SqueezeExcite(_)
@@ -204,6 +205,8 @@ pub fn mixlist_types(kind: OpKind) -> &'static [CannOp] {
         OpKind::Identity | OpKind::Dropout => &[C::Identity],
         OpKind::Cast => &[C::Cast],
         OpKind::SqueezeExcite => &[C::ReduceMeanD, C::Conv2D, C::Mul],
+        // Not lowered to Ascend: nothing in an ATC list names it.
+        OpKind::Gather => &[],
     }
 }
 

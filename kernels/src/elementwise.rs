@@ -52,15 +52,15 @@ pub fn apply_par(act: &dyn Act, xs: &mut [f32]) {
     }
 }
 
-/// `min(max(x, lo), hi)`, written as comparisons so that NaN propagates like onnxruntime.
+/// `min(max(x, lo), hi)`, written as comparisons so that NaN propagates like onnxruntime;
+/// with `lo > hi` every result is `hi` (ONNX Clip).
 #[inline(always)]
 pub fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
-    if x < lo {
-        lo
-    } else if x > hi {
+    let y = if x < lo { lo } else { x };
+    if y > hi {
         hi
     } else {
-        x
+        y
     }
 }
 

@@ -23,7 +23,7 @@ mod testutil;
 pub use conv::{conv2d, Conv2d};
 pub use elementwise::{binary, Act, BinaryOp, NoAct};
 pub use layout::PadMode;
-pub use pool::Pool2d;
+pub use pool::{Pool2d, PoolNd};
 
 /// Elements per rayon task for memory-bound kernels: big enough to amortise scheduling.
 pub(crate) const PAR_CHUNK: usize = 1 << 15;

@@ -1,4 +1,5 @@
-//! 2-D max/average pooling with ONNX semantics (pads, dilation, ceil_mode) and global pooling.
+//! Max/average pooling with ONNX semantics (pads, dilation, ceil_mode) and global pooling: a
+//! 2-D kernel for the image models, and an N-D one (any number of spatial axes) for the rest.
 
 use rayon::prelude::*;
 
@@ -157,6 +158,137 @@ pub fn avg_pool2d(p: &Pool2d, input: &[f32], out: &mut [f32]) {
                 };
                 *ov = if count == 0 { 0.0 } else { s / count as f32 };
             }
+        }
+    });
+}
+
+/// Geometry of a pooling window over `[n, c, d0, d1, ...]` input, any number of spatial axes.
+#[derive(Clone, Debug)]
+pub struct PoolNd {
+    /// Batch size.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// Spatial input extents.
+    pub dims: Vec<usize>,
+    /// Window extents (one per spatial axis).
+    pub kernel: Vec<usize>,
+    /// Strides, all >= 1.
+    pub stride: Vec<usize>,
+    /// Dilations, all >= 1.
+    pub dilation: Vec<usize>,
+    /// Every axis' begin pad, then every axis' end pad (ONNX order).
+    pub pads: Vec<usize>,
+    /// Round the output size up instead of down.
+    pub ceil_mode: bool,
+    /// Average pooling divides by the window size including padding (never ceil overhang).
+    pub count_include_pad: bool,
+}
+
+impl PoolNd {
+    /// Output extents per the ONNX formula, including the ceil_mode rule.
+    pub fn out_dims(&self) -> Vec<usize> {
+        let r = self.dims.len();
+        (0..r)
+            .map(|i| out_len(self.dims[i], self.pads[i], self.pads[i + r], self.kernel[i], self.stride[i], self.dilation[i], self.ceil_mode))
+            .collect()
+    }
+
+    /// Runs `f(input_plane, window_taps_per_axis, dilations, input_strides)` for every output
+    /// element, all N*C planes in parallel.
+    fn for_windows(&self, input: &[f32], out: &mut [f32], f: impl Fn(&[f32], &[Taps], &[usize]) -> f32 + Sync) {
+        let r = self.dims.len();
+        let od = self.out_dims();
+        let plane_out: usize = od.iter().product();
+        let plane_in: usize = self.dims.iter().product();
+        debug_assert_eq!(input.len(), self.n * self.c * plane_in);
+        debug_assert_eq!(out.len(), self.n * self.c * plane_out);
+        if out.is_empty() {
+            return;
+        }
+        let taps: Vec<Vec<Taps>> = (0..r)
+            .map(|i| {
+                (0..od[i])
+                    .map(|o| taps(o, self.stride[i], self.dilation[i], self.kernel[i], self.pads[i], self.pads[i + r], self.dims[i]))
+                    .collect()
+            })
+            .collect();
+        let mut in_strides = vec![1usize; r];
+        for i in (0..r.saturating_sub(1)).rev() {
+            in_strides[i] = in_strides[i + 1] * self.dims[i + 1];
+        }
+        out.par_chunks_mut(plane_out).zip(input.par_chunks(plane_in.max(1))).for_each(|(o, x)| {
+            let mut idx = vec![0usize; r];
+            let mut window = Vec::with_capacity(r);
+            for v in o.iter_mut() {
+                window.clear();
+                window.extend((0..r).map(|i| taps[i][idx[i]]));
+                *v = f(x, &window, &in_strides);
+                for i in (0..r).rev() {
+                    idx[i] += 1;
+                    if idx[i] < od[i] {
+                        break;
+                    }
+                    idx[i] = 0;
+                }
+            }
+        });
+    }
+}
+
+/// Visit the in-input taps of one window: `f(flat input index)`.
+fn each_tap(window: &[Taps], dilation: &[usize], strides: &[usize], mut f: impl FnMut(usize)) {
+    let r = window.len();
+    if window.iter().any(|t| t.lo >= t.hi) {
+        return;
+    }
+    let mut j: Vec<usize> = window.iter().map(|t| t.lo).collect();
+    loop {
+        let at = (0..r).map(|i| (window[i].first + (j[i] * dilation[i]) as isize) as usize * strides[i]).sum();
+        f(at);
+        let mut i = r;
+        loop {
+            if i == 0 {
+                return;
+            }
+            i -= 1;
+            j[i] += 1;
+            if j[i] < window[i].hi {
+                break;
+            }
+            j[i] = window[i].lo;
+        }
+    }
+}
+
+/// N-D max pooling; padding never wins. Input `[n, c, dims...]`, output `[n, c, out_dims...]`.
+pub fn max_pool_nd(p: &PoolNd, input: &[f32], out: &mut [f32]) {
+    p.for_windows(input, out, |x, window, strides| {
+        let mut m = f32::NEG_INFINITY;
+        each_tap(window, &p.dilation, strides, |i| {
+            let v = x[i];
+            if v > m || v.is_nan() {
+                m = v;
+            }
+        });
+        m
+    });
+}
+
+/// N-D average pooling, with the divisor rule of [`avg_pool2d`].
+pub fn avg_pool_nd(p: &PoolNd, input: &[f32], out: &mut [f32]) {
+    p.for_windows(input, out, |x, window, strides| {
+        let mut s = 0.0f32;
+        each_tap(window, &p.dilation, strides, |i| s += x[i]);
+        let count: usize = if p.count_include_pad {
+            window.iter().map(|t| t.count_padded).product()
+        } else {
+            window.iter().map(|t| t.hi - t.lo).product()
+        };
+        if count == 0 {
+            0.0
+        } else {
+            s / count as f32
         }
     });
 }

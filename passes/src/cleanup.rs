@@ -107,7 +107,7 @@ fn reshape_target(from: &senetc_ir::TensorType, to: &senetc_ir::TensorType) -> O
 fn is_spatial_mean(g: &Graph, id: senetc_ir::NodeId) -> bool {
     let rank4 = || g.outlet_type(g.inputs_of(id)[0]).rank() == 4;
     match &g.node(id).op {
-        Op::GlobalAveragePool(p) => p.format == senetc_ir::ops::DataFormat::Nchw,
+        Op::GlobalAveragePool(p) => p.format == senetc_ir::ops::DataFormat::Nchw && rank4(),
         Op::ReduceMean(m) => m.keepdims && rank4() && m.axes_for(4).ok() == Some(vec![2, 3]),
         _ => false,
     }

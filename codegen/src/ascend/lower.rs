@@ -432,6 +432,10 @@ impl<'g> Lowerer<'g> {
             }
             Op::GlobalAveragePool(p) => {
                 nchw(p.format, self)?;
+                let rank = self.shape(ins[0]).len();
+                if rank != 4 {
+                    return Err(self.unsupported(node, format!("global average pooling of a {rank}-D input (Ascend pools 2-D NCHW)")));
+                }
                 let o = self.lout(out0);
                 let xi = self.input(ins[0]);
                 self.push(&name, CannOp::ReduceMeanD, vec![xi], vec![o], reduce_attrs(&[2, 3], true))
@@ -481,6 +485,12 @@ impl<'g> Lowerer<'g> {
             }
             Op::AveragePool(p) => {
                 nchw(p.format, self)?;
+                if p.kernel.len() != 2 {
+                    return Err(self.unsupported(node, format!("{}-D average pooling (AvgPoolV2 is 2-D)", p.kernel.len())));
+                }
+                if p.dilations.iter().any(|&d| d != 1) {
+                    return Err(self.unsupported(node, "dilated average pooling (AvgPoolV2 has no dilations)"));
+                }
                 let xs = self.shape(ins[0]);
                 let pads = pool_pads(p.auto_pad, &xs, &p.kernel, &p.strides, &[1, 1], &p.pads);
                 let mut attrs = pool_attrs(&p.kernel, &p.strides, pads, p.ceil_mode);
@@ -492,6 +502,9 @@ impl<'g> Lowerer<'g> {
             }
             Op::MaxPool(p) => {
                 nchw(p.format, self)?;
+                if p.kernel.len() != 2 {
+                    return Err(self.unsupported(node, format!("{}-D max pooling (MaxPoolV3 is 2-D)", p.kernel.len())));
+                }
                 if p.dilations.iter().any(|&d| d != 1) {
                     return Err(self.unsupported(node, "dilated max pooling (MaxPoolV3 has no dilations)"));
                 }
@@ -601,6 +614,7 @@ impl<'g> Lowerer<'g> {
                     self.push(&name, CannOp::PadV3, vec![xi, pt, cv], vec![o], attrs)
                 }
             }
+            Op::Gather(_) => return Err(self.unsupported(node, "gather is not lowered to Ascend (it runs on the CPU reference)")),
             Op::Slice(sl) => {
                 // StridedSliceD with begin/end/strides for every axis.
                 let xs = self.shape(ins[0]);

@@ -178,7 +178,8 @@ impl CpuPlan {
     }
 
     /// Run on `inputs` (graph-input order; any numeric dtype, shapes as planned). Returns
-    /// the graph outputs as f32 tensors (or their own dtype for 16-bit floats), by name.
+    /// the graph outputs by name, each in its graph dtype: values are computed in f32, so an
+    /// f64 output carries f32 precision and integer outputs are exact below 2^24.
     pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<(String, Tensor)>, CodegenError> {
         let ins = self.check_inputs(inputs)?;
         let pool = self.pool.clone();
@@ -186,8 +187,7 @@ impl CpuPlan {
         let mut outs = Vec::new();
         for (name, o) in self.g.outputs() {
             let t = Tensor::from_f32(self.shapes[o].clone(), self.value(*o, &ins));
-            let dt = self.g.outlet_type(*o).dtype;
-            outs.push((name.clone(), if matches!(dt, DType::F16 | DType::BF16) { t.cast(dt) } else { t }));
+            outs.push((name.clone(), t.cast(self.g.outlet_type(*o).dtype)));
         }
         Ok(outs)
     }

@@ -180,6 +180,30 @@ pub fn convert<C: AsMut<Builder>>(ctx: &mut C, node: &str, op_type: &str, inputs
     }
 }
 
+/// Make a frontend's importer, a struct holding the [`Builder`] in field `$field`, usable as
+/// the builder itself: `Deref`, `DerefMut` and `AsMut<Builder>` (what [`convert`] takes).
+#[macro_export]
+macro_rules! wraps_builder {
+    ($ty:ty, $field:ident) => {
+        impl std::ops::Deref for $ty {
+            type Target = $crate::Builder;
+            fn deref(&self) -> &$crate::Builder {
+                &self.$field
+            }
+        }
+        impl std::ops::DerefMut for $ty {
+            fn deref_mut(&mut self) -> &mut $crate::Builder {
+                &mut self.$field
+            }
+        }
+        impl AsMut<$crate::Builder> for $ty {
+            fn as_mut(&mut self) -> &mut $crate::Builder {
+                &mut self.$field
+            }
+        }
+    };
+}
+
 /// Builds the IR graph of one import (see the crate doc).
 pub struct Builder {
     g: Graph,
@@ -336,6 +360,11 @@ impl Builder {
             outs.push(self.outlet(i)?);
         }
         self.add_outlets(node, op, &outs)
+    }
+
+    /// Add a constant the importer made (named `name`, which binds no source weight).
+    pub fn add_const(&mut self, name: impl Into<String>, tensor: Tensor) -> Outlet {
+        self.g.add_const(name, tensor)
     }
 
     /// Add an IR node on given outlets.

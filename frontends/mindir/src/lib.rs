@@ -107,24 +107,7 @@ pub(crate) struct Importer {
     pub(crate) counts: BTreeMap<&'static str, usize>,
 }
 
-impl std::ops::Deref for Importer {
-    type Target = Builder;
-    fn deref(&self) -> &Builder {
-        &self.b
-    }
-}
-
-impl std::ops::DerefMut for Importer {
-    fn deref_mut(&mut self) -> &mut Builder {
-        &mut self.b
-    }
-}
-
-impl AsMut<Builder> for Importer {
-    fn as_mut(&mut self) -> &mut Builder {
-        &mut self.b
-    }
-}
+senetc_import::wraps_builder!(Importer, b);
 
 impl Importer {
     fn new(m: &Model) -> Importer {

@@ -1,4 +1,4 @@
-//! The ONNX importer (opsets 11 to 21).
+//! The ONNX importer (opsets 7 to 28).
 //!
 //! Phases: decode the protobuf; check every node against the op table and report every
 //! unsupported op, opset and attribute at once; convert node by node in file order.
@@ -23,7 +23,7 @@ use senetc_ir::{Dim, Graph, Shape, TensorType};
 use std::path::Path;
 
 /// Oldest and newest default-domain opset the importer accepts.
-pub const OPSETS: (i64, i64) = (11, 21);
+pub const OPSETS: (i64, i64) = (7, 28);
 
 /// Operator domains a model may declare without using them: tf2onnx declares
 /// `ai.onnx.ml` in every file, and senetc's own exports declare `senetc` (its functions).
@@ -59,24 +59,7 @@ pub(crate) struct Importer {
     ext: FolderFiles,
 }
 
-impl std::ops::Deref for Importer {
-    type Target = Builder;
-    fn deref(&self) -> &Builder {
-        &self.b
-    }
-}
-
-impl std::ops::DerefMut for Importer {
-    fn deref_mut(&mut self) -> &mut Builder {
-        &mut self.b
-    }
-}
-
-impl AsMut<Builder> for Importer {
-    fn as_mut(&mut self) -> &mut Builder {
-        &mut self.b
-    }
-}
+senetc_import::wraps_builder!(Importer, b);
 
 impl Importer {
     fn new(model: &ModelProto, dir: &Path) -> Importer {

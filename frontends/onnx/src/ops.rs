@@ -24,7 +24,7 @@ fn ok(_: &NodeProto, _: i64) -> Result<(), String> {
 #[rustfmt::skip]
 static TABLE: &[Entry] = &[
     Entry { name: "Conv",               attrs: &["kernel_shape", "strides", "dilations", "pads", "auto_pad", "group"], check: check_auto_pad, convert: conv },
-    Entry { name: "BatchNormalization", attrs: &["epsilon", "momentum", "training_mode", "spatial"], check: check_bn, convert: batch_norm },
+    Entry { name: "BatchNormalization", attrs: &["epsilon", "momentum", "training_mode", "spatial", "is_test"], check: check_bn, convert: batch_norm },
     Entry { name: "Relu",               attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::Relu(Relu {})) },
     Entry { name: "Sigmoid",            attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::Sigmoid(Sigmoid {})) },
     Entry { name: "HardSwish",          attrs: &[], check: ok, convert: |i, n| unary(i, n, Op::HardSwish(HardSwish {})) },
@@ -44,7 +44,7 @@ static TABLE: &[Entry] = &[
     Entry { name: "ReduceMax",          attrs: &["axes", "keepdims", "noop_with_empty_axes"], check: ok, convert: reduce_max },
     Entry { name: "AveragePool",        attrs: &["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad", "dilations"], check: check_avg_pool, convert: average_pool },
     Entry { name: "MaxPool",            attrs: &["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations", "storage_order"], check: check_max_pool, convert: max_pool },
-    Entry { name: "Gemm",               attrs: &["alpha", "beta", "transA", "transB"], check: ok, convert: gemm },
+    Entry { name: "Gemm",               attrs: &["alpha", "beta", "transA", "transB", "broadcast"], check: ok, convert: gemm },
     Entry { name: "MatMul",             attrs: &[], check: ok, convert: |i, n| { let (a, b) = (req(n, 0)?, req(n, 1)?); Ok(vec![i.add(&n.name, Op::MatMul(MatMul {}), &[a, b])?]) } },
     Entry { name: "Flatten",            attrs: &["axis"], check: ok, convert: flatten },
     Entry { name: "Reshape",            attrs: &["allowzero"], check: ok, convert: reshape },
@@ -57,10 +57,10 @@ static TABLE: &[Entry] = &[
     Entry { name: "Identity",           attrs: &[], check: ok, convert: identity },
     Entry { name: "Dropout",            attrs: &["ratio", "seed", "is_test"], check: check_dropout, convert: dropout },
     Entry { name: "Constant",           attrs: &["value", "value_float", "value_floats", "value_int", "value_ints"], check: ok, convert: constant },
-    Entry { name: "Cast",               attrs: &["to", "saturate"], check: ok, convert: cast },
+    Entry { name: "Cast",               attrs: &["to", "saturate", "round_mode"], check: ok, convert: cast },
     Entry { name: "Shape",              attrs: &["start", "end"], check: ok, convert: shape },
     Entry { name: "Gather",             attrs: &["axis"], check: ok, convert: gather },
-    Entry { name: "Slice",              attrs: &[], check: ok, convert: slice },
+    Entry { name: "Slice",              attrs: &["starts", "ends", "axes"], check: ok, convert: slice },
     Entry { name: "Split",              attrs: &["axis", "split", "num_outputs"], check: ok, convert: split },
 ];
 
@@ -117,18 +117,16 @@ fn check_bn(n: &NodeProto, _: i64) -> Result<(), String> {
     if ai(n, "training_mode", 0) != 0 || n.output.iter().skip(1).any(|o| !o.is_empty()) {
         return Err("training-mode BatchNormalization is not supported (inference only)".into());
     }
+    if attr(n, "is_test").is_some() && ai(n, "is_test", 0) == 0 {
+        return Err("BatchNormalization with is_test=0 (training) is not supported (inference only)".into());
+    }
     Ok(())
 }
 fn check_avg_pool(n: &NodeProto, o: i64) -> Result<(), String> {
-    if aints(n, "dilations").is_some_and(|d| d.iter().any(|&x| x != 1)) {
-        return Err("dilated AveragePool is not supported".into());
-    }
     check_auto_pad(n, o)
 }
+/// `storage_order` only orders the Indices output, which is refused.
 fn check_max_pool(n: &NodeProto, o: i64) -> Result<(), String> {
-    if ai(n, "storage_order", 0) != 0 {
-        return Err("MaxPool storage_order=1 is not supported".into());
-    }
     if n.output.iter().skip(1).any(|o| !o.is_empty()) {
         return Err("MaxPool's Indices output is not supported".into());
     }
@@ -154,11 +152,16 @@ fn unary(imp: &mut Importer, n: &NodeProto, op: Op) -> Result<Vec<Val>, String> 
     one(imp.add(&n.name, op, &[x])?)
 }
 
+/// Convolution over 2 spatial axes, or over 1 as the 2-D convolution of height 1: the input
+/// and the weight get an axis of 1 before the spatial one, the output loses it.
 fn conv(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let (x, w) = (req(n, 0)?, req(n, 1)?);
     let ws = imp.shape_of(w)?;
+    if ws.len() == 3 {
+        return conv_1d(imp, n, x, w);
+    }
     if ws.len() != 4 {
-        return Err(format!("only 2-D convolution is supported (weight has rank {})", ws.len()));
+        return Err(format!("only 1-D and 2-D convolution are supported (weight has rank {})", ws.len()));
     }
     if let Some(k) = aints(n, "kernel_shape") {
         let wk: Vec<i64> = ws[2..].iter().map(|d| d.known().map_or(-1, |v| v as i64)).collect();
@@ -179,9 +182,84 @@ fn conv(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     one(imp.add(&n.name, Op::Conv(op), &ins)?)
 }
 
+fn conv_1d(imp: &mut Importer, n: &NodeProto, x: &str, w: &str) -> Result<Vec<Val>, String> {
+    let ws = imp.shape_of(w)?;
+    if let Some(k) = aints(n, "kernel_shape") {
+        if k.len() != 1 || ws[2].known() != usize::try_from(k[0]).ok() {
+            return Err(format!("kernel_shape {k:?} disagrees with weight {ws:?}"));
+        }
+    }
+    let one_axis = |name: &str, default: usize| -> Result<usize, String> {
+        match aints(n, name).as_deref() {
+            None => Ok(default),
+            Some([v]) => usize::try_from(*v).map_err(|_| format!("negative {name} {v}")),
+            Some(v) => Err(format!("{name} {v:?} of a 1-D convolution")),
+        }
+    };
+    let pads = usizes(&aints(n, "pads").unwrap_or(vec![0, 0]), "pad")?;
+    if pads.len() != 2 {
+        return Err(format!("pads {pads:?} of a 1-D convolution"));
+    }
+    let op = Conv {
+        strides: vec![1, one_axis("strides", 1)?],
+        dilations: vec![1, one_axis("dilations", 1)?],
+        pads: vec![0, pads[0], 0, pads[1]],
+        auto_pad: auto_pad(n)?,
+        group: usize::try_from(ai(n, "group", 1)).map_err(|_| "negative group")?,
+        ..Conv::default()
+    };
+    let height = |imp: &mut Importer, v: &str, what: &str| -> Result<senetc_ir::Outlet, String> {
+        if let Val::Const { tensor, name } = imp.val(v)?.clone() {
+            let mut dims = tensor.shape().to_vec();
+            dims.insert(2, 1);
+            // A name no ONNX value has (NUL), for the reshaped constant.
+            let tmp = format!("{v}\u{0}2d");
+            imp.define(tmp.clone(), Val::constant(tensor.reshaped(dims).map_err(|e| e.to_string())?, name));
+            return imp.outlet(&tmp);
+        }
+        let o = imp.outlet(v)?;
+        match imp.add_outlets(&format!("{}/{what}_2d", n.name), Op::Unsqueeze(Unsqueeze { axes: vec![2] }), &[o])? {
+            Val::Dyn(o) => Ok(o),
+            _ => Err("internal: unsqueeze".into()),
+        }
+    };
+    let mut ins = vec![height(imp, x, "x")?, height(imp, w, "w")?];
+    if let Some(b) = opt(n, 2) {
+        ins.push(imp.outlet(b)?);
+    }
+    let Val::Dyn(y) = imp.add_outlets(&format!("{}/conv_2d", n.name), Op::Conv(op), &ins)? else { return Err("internal: conv".into()) };
+    one(imp.add_outlets(&n.name, Op::Squeeze(Squeeze { axes: vec![2] }), &[y])?)
+}
+
+/// Inference batch normalization. Opsets 7 and 8 also have `spatial=0`: statistics per
+/// activation, parameters of shape [C, D1, ...]; with constant parameters that is
+/// `x * a + b` with a = scale / sqrt(var + eps) and b = B - mean * a, broadcast over the batch.
 fn batch_norm(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let ins: Vec<&str> = (0..5).map(|i| req(n, i)).collect::<Result<_, _>>()?;
-    one(imp.add(&n.name, Op::BatchNorm(BatchNorm { epsilon: af(n, "epsilon", 1e-5), axis: 1 }), &ins)?)
+    let epsilon = af(n, "epsilon", 1e-5);
+    let per_activation = imp.opset < 9 && ai(n, "spatial", 1) == 0 && imp.shape_of(ins[1])?.len() > 1;
+    if !per_activation {
+        return one(imp.add(&n.name, Op::BatchNorm(BatchNorm { epsilon, axis: 1 }), &ins)?);
+    }
+    let params: Vec<Tensor> = ins[1..]
+        .iter()
+        .map(|p| imp.constant(p).cloned().ok_or("BatchNormalization with spatial=0 needs constant parameters"))
+        .collect::<Result<_, _>>()?;
+    let shape = params[0].shape().to_vec();
+    if params.iter().any(|t| t.shape() != shape.as_slice()) {
+        return Err("BatchNormalization parameters differ in shape".into());
+    }
+    let v: Vec<Vec<f64>> = params.iter().map(Tensor::to_f64).collect();
+    let a: Vec<f64> = (0..v[0].len()).map(|i| v[0][i] / (v[3][i] + epsilon as f64).sqrt()).collect();
+    let b: Vec<f64> = (0..a.len()).map(|i| v[1][i] - v[2][i] * a[i]).collect();
+    let dtype = imp.dtype_of(ins[0])?;
+    let konst = |vals: &[f64]| Tensor::from_f32(shape.clone(), &vals.iter().map(|&x| x as f32).collect::<Vec<_>>()).cast(dtype);
+    let (ta, tb) = (konst(&a), konst(&b));
+    let x = imp.outlet(ins[0])?;
+    let ca = imp.add_const(String::new(), ta);
+    let cb = imp.add_const(String::new(), tb);
+    let Val::Dyn(y) = imp.add_outlets(&format!("{}/mul", n.name), Op::Mul(Mul {}), &[x, ca])? else { return Err("internal: mul".into()) };
+    one(imp.add_outlets(&n.name, Op::Add(Add {}), &[y, cb])?)
 }
 
 fn clip(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
@@ -251,25 +329,29 @@ fn reduce_mean(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     one(imp.add(&n.name, Op::ReduceMean(ReduceMean { axes, keepdims: ai(n, "keepdims", 1) != 0 }), &[x])?)
 }
 
-/// Kernel, strides and pads of a pooling node.
-type PoolWindow = (Vec<usize>, Vec<usize>, Vec<usize>);
+/// Kernel, strides, dilations and pads of a pooling node: 1, 2 or 3 spatial axes, the
+/// kernel's length.
+type PoolWindow = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>);
 
 fn window(n: &NodeProto) -> Result<PoolWindow, String> {
     let kernel = usizes(&aints(n, "kernel_shape").ok_or("kernel_shape is required")?, "kernel")?;
-    if kernel.len() != 2 {
-        return Err(format!("only 2-D pooling is supported (kernel_shape {kernel:?})"));
+    let r = kernel.len();
+    if !(1..=3).contains(&r) {
+        return Err(format!("pooling over {r} spatial axes is not supported (kernel_shape {kernel:?}); 1, 2 or 3 are"));
     }
-    let strides = usizes(&aints(n, "strides").unwrap_or(vec![1, 1]), "stride")?;
-    let pads = usizes(&aints(n, "pads").unwrap_or(vec![0; 4]), "pad")?;
-    Ok((kernel, strides, pads))
+    let strides = usizes(&aints(n, "strides").unwrap_or(vec![1; r]), "stride")?;
+    let dilations = usizes(&aints(n, "dilations").unwrap_or(vec![1; r]), "dilation")?;
+    let pads = usizes(&aints(n, "pads").unwrap_or(vec![0; 2 * r]), "pad")?;
+    Ok((kernel, strides, dilations, pads))
 }
 
 fn average_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
-    let (kernel, strides, pads) = window(n)?;
+    let (kernel, strides, dilations, pads) = window(n)?;
     let op = AveragePool {
         kernel,
         strides,
         pads,
+        dilations,
         auto_pad: auto_pad(n)?,
         ceil_mode: ai(n, "ceil_mode", 0) != 0,
         count_include_pad: ai(n, "count_include_pad", 0) != 0,
@@ -279,11 +361,11 @@ fn average_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
 }
 
 fn max_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
-    let (kernel, strides, pads) = window(n)?;
+    let (kernel, strides, dilations, pads) = window(n)?;
     let op = MaxPool {
         kernel,
         strides,
-        dilations: usizes(&aints(n, "dilations").unwrap_or(vec![1, 1]), "dilation")?,
+        dilations,
         pads,
         auto_pad: auto_pad(n)?,
         ceil_mode: ai(n, "ceil_mode", 0) != 0,
@@ -395,15 +477,34 @@ fn pad(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     unary(imp, n, Op::Pad(Pad { pads, mode, value }))
 }
 
+/// Softmax along `axis` (13+). Before opset 13 the input is viewed as 2-D, [d0*..*d(axis-1),
+/// d(axis)*..], and normalised along its second axis: a reshape that joins the trailing axes,
+/// the softmax along the last axis, and a reshape back.
 fn softmax(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let x = req(n, 0)?;
-    let rank = imp.shape_of(x)?.len() as i64;
+    let dims = imp.shape_of(x)?;
+    let rank = dims.len();
     let default = if imp.opset >= 13 { -1 } else { 1 };
     let axis = ai(n, "axis", default);
-    if imp.opset < 13 && norm_axis(axis, rank as usize)? as i64 != rank - 1 {
-        return Err(format!("Softmax (opset {}) over axes {axis}.. of a rank-{rank} input is not supported", imp.opset));
+    if imp.opset >= 13 || rank == 0 || norm_axis(axis, rank)? == rank - 1 {
+        return unary(imp, n, Op::Softmax(Softmax { axis }));
     }
-    unary(imp, n, Op::Softmax(Softmax { axis }))
+    let a = norm_axis(axis, rank)?;
+    let mut inner: i64 = 1;
+    for d in &dims[a..] {
+        inner *= d.known().ok_or_else(|| format!("Softmax (opset {}) over symbolic axes {a}.. of {dims:?}", imp.opset))? as i64;
+    }
+    // Symbols can only be leading dims, which keep their place: 0 copies them.
+    let keep = |d: &senetc_ir::Dim| d.known().map_or(0, |v| v as i64);
+    let joined: Vec<i64> = dims[..a].iter().map(keep).chain([inner]).collect();
+    let back: Vec<i64> = dims.iter().map(keep).collect();
+    let x = imp.outlet(x)?;
+    let view = |shape| Op::Reshape(Reshape { shape, allowzero: false });
+    let Val::Dyn(flat) = imp.add_outlets(&format!("{}/to_2d", n.name), view(joined), &[x])? else { return Err("internal: reshape".into()) };
+    let Val::Dyn(y) = imp.add_outlets(&format!("{}/softmax", n.name), Op::Softmax(Softmax { axis: -1 }), &[flat])? else {
+        return Err("internal: softmax".into());
+    };
+    one(imp.add_outlets(&n.name, view(back), &[y])?)
 }
 
 fn identity(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
@@ -415,6 +516,12 @@ fn identity(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
 }
 
 fn dropout(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
+    if let Some(t) = opt(n, 2).filter(|_| imp.opset >= 12) {
+        let training = imp.constant(t).map(|c| c.to_f64().iter().any(|&v| v != 0.0));
+        if training != Some(false) {
+            return Err("training-mode Dropout is not supported (inference only: training_mode must be a constant false)".into());
+        }
+    }
     let ratio = if imp.opset >= 12 {
         opt(n, 1).map(|r| imp.static_f32(r, "Dropout ratio")).transpose()?.unwrap_or(0.5)
     } else {
@@ -460,29 +567,63 @@ fn shape(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     one(Val::Ints { v, scalar: false })
 }
 
+/// Gather: of a shape value along axis 0 (evaluated at import), or of a tensor (the IR's
+/// `gather`).
 fn gather(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let (data, idx) = (req(n, 0)?, req(n, 1)?);
-    let (Some((v, false)), Some((ix, scalar))) = (imp.val(data)?.sym_ints(), imp.val(idx)?.sym_ints()) else {
-        return Err("Gather is supported only on shape values computable at import".into());
-    };
-    if ai(n, "axis", 0) != 0 {
-        return Err("Gather on a shape value must use axis 0".into());
+    let axis = ai(n, "axis", 0);
+    if let (Some((v, false)), Some((ix, scalar))) = (imp.val(data)?.sym_ints(), imp.val(idx)?.sym_ints()) {
+        if axis == 0 || axis == -1 {
+            return one(Val::Ints { v: gather_ints(&v, &ix).map_err(|e| format!("Gather: {e}"))?, scalar });
+        }
     }
-    one(Val::Ints { v: gather_ints(&v, &ix).map_err(|e| format!("Gather: {e}"))?, scalar })
+    one(imp.add(&n.name, Op::Gather(Gather { axis }), &[data, idx])?)
 }
 
+/// A strided window: of a shape value (evaluated at import, so it can feed Reshape), or of
+/// a tensor (the IR's `slice`, positive steps). Opsets before 10 give starts, ends and axes
+/// as attributes, later ones as constant inputs.
 fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let data = req(n, 0)?;
-    let Some((v, false)) = imp.val(data)?.sym_ints() else {
-        return Err("Slice is supported only on shape values computable at import".into());
+    let (starts, ends, axes, steps) = if imp.opset < 10 {
+        (aints(n, "starts").ok_or("starts is required")?, aints(n, "ends").ok_or("ends is required")?, aints(n, "axes"), None)
+    } else {
+        let steps = opt(n, 4).map(|s| imp.static_ints(s, "Slice steps")).transpose()?;
+        let axes = opt(n, 3).map(|s| imp.static_ints(s, "Slice axes")).transpose()?;
+        (imp.static_ints(req(n, 1)?, "Slice starts")?, imp.static_ints(req(n, 2)?, "Slice ends")?, axes, steps)
     };
-    let starts = imp.static_ints(req(n, 1)?, "Slice starts")?;
-    let ends = imp.static_ints(req(n, 2)?, "Slice ends")?;
-    let steps = opt(n, 4).map(|s| imp.static_ints(s, "Slice steps")).transpose()?.unwrap_or(vec![1]);
-    if starts.len() != 1 || ends.len() != 1 || steps != [1] {
-        return Err("only a unit-step 1-D Slice of a shape value is supported".into());
+    let count = starts.len();
+    let steps = steps.unwrap_or(vec![1; count]);
+    if ends.len() != count || steps.len() != count || axes.as_ref().is_some_and(|a| a.len() != count) {
+        return Err(format!("Slice has {count} starts, {} ends, {} steps and {:?} axes", ends.len(), steps.len(), axes));
     }
-    one(Val::Ints { v: slice_ints(&v, starts[0], ends[0], 1)?, scalar: false })
+    if let Some((v, false)) = imp.val(data)?.sym_ints() {
+        if count == 1 && axes.as_ref().is_none_or(|a| a == &[0] || a == &[-1]) && steps[0] > 0 {
+            return one(Val::Ints { v: slice_ints(&v, starts[0], ends[0], steps[0])?, scalar: false });
+        }
+    }
+    let dims = imp.shape_of(data)?;
+    let rank = dims.len();
+    let axes: Vec<usize> = match axes {
+        Some(a) => a.iter().map(|&x| norm_axis(x, rank)).collect::<Result<_, _>>()?,
+        None => (0..count).collect(),
+    };
+    let mut op = Slice::default();
+    for (i, &axis) in axes.iter().enumerate() {
+        if op.axes.contains(&axis) {
+            return Err(format!("Slice axes {axes:?} repeat an axis"));
+        }
+        if steps[i] <= 0 {
+            return Err(format!("Slice step {} is not supported (only positive steps)", steps[i]));
+        }
+        let extent = dims[axis].known().ok_or_else(|| format!("Slice along the symbolic axis {axis}"))? as i64;
+        let clampi = |v: i64| (if v < 0 { v.saturating_add(extent) } else { v }).clamp(0, extent) as usize;
+        op.axes.push(axis);
+        op.starts.push(clampi(starts[i]));
+        op.ends.push(clampi(ends[i]));
+        op.steps.push(steps[i] as usize);
+    }
+    one(imp.add(&n.name, Op::Slice(op), &[data])?)
 }
 
 

@@ -333,9 +333,9 @@ declare_ops! {
     ReduceMean,
     /// Maximum over the given axes.
     ReduceMax,
-    /// 2-D average pooling.
+    /// Average pooling over 1, 2 or 3 spatial axes.
     AveragePool,
-    /// 2-D max pooling.
+    /// Max pooling over 1, 2 or 3 spatial axes.
     MaxPool,
     /// alpha * A' * B' + beta * C.
     Gemm,
@@ -355,6 +355,8 @@ declare_ops! {
     Concat,
     /// A strided window along some axes.
     Slice,
+    /// Elements at integer indices along an axis.
+    Gather,
     /// Pad or crop borders.
     Pad,
     /// Normalised exponential along an axis.

@@ -77,6 +77,13 @@ impl Reshape {
             }
             dims.push(d);
         }
+        if known.known == 0 {
+            // A 0 extent (allowzero, or copied from the input): no -1 to infer, no elements.
+            if infer_at.is_some() || total.known != 0 {
+                return Err(format!("cannot reshape {input} to {:?}: element counts differ", self.shape));
+            }
+            return Ok(Shape(dims.into_iter().map(|d| d.expect("no -1")).collect()));
+        }
         let rest = total.div(&known).ok_or_else(|| format!("cannot reshape {input} to {:?}", self.shape))?;
         match infer_at {
             Some(i) => {
@@ -396,5 +403,47 @@ impl OpDef for Pad {
             pads[p + r] = self.pads[i + r];
         }
         Some(super::Transposed { op: Pad { pads, ..self.clone() }, out_perm: perm.to_vec() })
+    }
+}
+
+op! {
+    /// Elements of `data` (operand 0) at `indices` (operand 1, an integer tensor) along
+    /// `axis`, as numpy's `take`: the output shape is data[..axis] ++ indices ++ data[axis+1..];
+    /// negative indices count from the end, others out of range are an error.
+    pub struct Gather { axis: i64 = 0 }
+}
+impl OpDef for Gather {
+    const NAME: &'static str = "gather";
+    const ARITY: (usize, usize) = (2, 2);
+    fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        let (data, idx) = (inputs[0], inputs[1]);
+        if idx.dtype.is_float() {
+            return Err(format!("gather indices must be integers, got {}", idx.dtype));
+        }
+        let axis = norm_axis(self.axis, data.rank())?;
+        let dims = data.shape.0[..axis].iter().chain(&idx.shape.0).chain(&data.shape.0[axis + 1..]).cloned().collect();
+        Ok(vec![TensorType::new(data.dtype, Shape(dims))])
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        let (data, idx) = (ins[0], ins[1]);
+        let s = data.shape;
+        let axis = norm_axis(self.axis, s.len())?;
+        let (n, inner) = (s[axis], super::numel(&s[axis + 1..]));
+        let rows = idx.data.len();
+        for (o, block) in out.chunks_mut((rows * inner).max(1)).enumerate() {
+            for (j, &iv) in idx.data.iter().enumerate() {
+                let i = iv as i64;
+                let i = if i < 0 { i + n as i64 } else { i };
+                if i < 0 || i >= n as i64 {
+                    return Err(format!("gather index {iv} is out of range for extent {n}"));
+                }
+                let from = (o * n + i as usize) * inner;
+                block[j * inner..(j + 1) * inner].copy_from_slice(&data.data[from..from + inner]);
+            }
+        }
+        Ok(())
+    }
+    fn flops(&self, _: &[&[usize]], _: &[usize]) -> u64 {
+        0
     }
 }

@@ -114,3 +114,54 @@ fn every_op_declares_its_facts() {
     // A 3x3 conv of 4 -> 8 channels over an 8x8 output with bias: 2*64*8*36 + 64*8.
     assert_eq!(Op::Conv(Conv::default()).flops(&[&[1, 4, 10, 10], &[8, 4, 3, 3], &[8]], &[1, 8, 8, 8]), 2 * 512 * 36 + 512);
 }
+
+#[test]
+fn clip_with_min_above_max_gives_max() {
+    let xs = [-3.0f32, 0.0, 1.5, 4.0, f32::NAN];
+    let y = eval(&Op::Clip(Clip { min: 2.0, max: 1.0 }), &[(&xs, &[5])], &[5]);
+    assert_eq!(&y[..4], [1.0, 1.0, 1.0, 1.0]);
+    assert!(y[4].is_nan());
+}
+
+#[test]
+fn pooling_over_one_and_three_axes() {
+    let t = |shape: &[usize]| TensorType::new(DType::F32, Shape::known(shape));
+    let p1 = AveragePool { kernel: vec![3], strides: vec![2], pads: vec![1, 1], dilations: vec![2], count_include_pad: true, ..Default::default() };
+    assert_eq!(p1.infer(&[&t(&[1, 2, 9])]).unwrap()[0], t(&[1, 2, 4]));
+    // x = 0..9: windows at -1,1,3 / 1,3,5 / 3,5,7 / 5,7,9 (pads count, 9 is the end pad).
+    let x: Vec<f32> = (0..9).map(|v| v as f32).collect();
+    close(&eval(&Op::AveragePool(p1), &[(&x, &[1, 1, 9])], &[1, 1, 4]), &[4.0 / 3.0, 3.0, 5.0, 12.0 / 3.0]);
+    let m3 = MaxPool { kernel: vec![2, 2, 2], strides: vec![2, 2, 2], dilations: vec![1; 3], pads: vec![0; 6], ..Default::default() };
+    assert_eq!(m3.infer(&[&t(&[1, 1, 4, 4, 4])]).unwrap()[0], t(&[1, 1, 2, 2, 2]));
+    let x: Vec<f32> = (0..64).map(|v| v as f32).collect();
+    assert_eq!(eval(&Op::MaxPool(m3.clone()), &[(&x, &[1, 1, 4, 4, 4])], &[1, 1, 2, 2, 2]), [21.0, 23.0, 29.0, 31.0, 53.0, 55.0, 61.0, 63.0]);
+    assert!(m3.infer(&[&t(&[1, 1, 4, 4])]).is_err(), "a 3-D kernel needs a 5-D input");
+    let gap = GlobalAveragePool::default();
+    assert_eq!(gap.infer(&[&t(&[2, 3, 4, 5, 6])]).unwrap()[0], t(&[2, 3, 1, 1, 1]));
+    assert_eq!(gap.infer(&[&t(&[2, 3, 7])]).unwrap()[0], t(&[2, 3, 1]));
+    let mut text = String::new();
+    Op::AveragePool(AveragePool { kernel: vec![3], strides: vec![1], pads: vec![0, 0], dilations: vec![2], ..Default::default() }).write_attrs(&mut text);
+    assert_eq!(text, " {kernel=[3], strides=[1], pads=[0,0], dilations=[2]}");
+}
+
+#[test]
+fn reshape_allowzero_of_an_empty_tensor() {
+    let r = Reshape { shape: vec![3, 4, 0], allowzero: true };
+    assert_eq!(r.output_shape(&Shape::known(&[0, 3, 4])).unwrap(), Shape::known(&[3, 4, 0]));
+    assert!(r.output_shape(&Shape::known(&[1, 3, 4])).is_err(), "12 elements are not 0");
+    assert!(Reshape { shape: vec![0, -1], allowzero: true }.output_shape(&Shape::known(&[0, 3])).is_err(), "-1 next to a 0 extent");
+    assert_eq!(Reshape { shape: vec![0, 12], allowzero: false }.output_shape(&Shape::known(&[0, 3, 4])).unwrap(), Shape::known(&[0, 12]));
+}
+
+#[test]
+fn gather_takes_along_an_axis() {
+    let t = |dt, shape: &[usize]| TensorType::new(dt, Shape::known(shape));
+    let g = Gather { axis: 1 };
+    assert_eq!(g.infer(&[&t(DType::F32, &[2, 3]), &t(DType::I64, &[2, 2])]).unwrap()[0], t(DType::F32, &[2, 2, 2]));
+    assert!(g.infer(&[&t(DType::F32, &[2, 3]), &t(DType::F32, &[2])]).is_err(), "float indices");
+    let x = [0.0f32, 1.0, 2.0, 10.0, 11.0, 12.0];
+    assert_eq!(eval(&Op::Gather(g.clone()), &[(&x, &[2, 3]), (&[2.0, -3.0], &[2])], &[2, 2]), [2.0, 0.0, 12.0, 10.0]);
+    assert_eq!(eval(&Op::Gather(Gather { axis: 0 }), &[(&x, &[2, 3]), (&[1.0], &[])], &[3]), [10.0, 11.0, 12.0]);
+    let views = [View { data: &x, shape: &[2, 3] }, View { data: &[3.0], shape: &[1] }];
+    assert!(Op::Gather(g).eval(&views, &mut [0.0; 2], &[2, 1]).is_err(), "index 3 of extent 3");
+}

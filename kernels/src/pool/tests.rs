@@ -114,3 +114,76 @@ fn global_average() {
     let want: Vec<f32> = x.chunks(49).map(|c| (c.iter().map(|&v| v as f64).sum::<f64>() / 49.0) as f32).collect();
     assert_close(&out, &want, 1e-7);
 }
+
+fn nd_of(p: &Pool2d) -> PoolNd {
+    PoolNd {
+        n: p.n,
+        c: p.c,
+        dims: vec![p.h, p.w],
+        kernel: vec![p.kh, p.kw],
+        stride: p.stride.to_vec(),
+        dilation: p.dilation.to_vec(),
+        pads: p.pads.to_vec(),
+        ceil_mode: p.ceil_mode,
+        count_include_pad: p.count_include_pad,
+    }
+}
+
+/// The N-D kernels on two spatial axes agree with the definition, as the 2-D ones do.
+#[test]
+fn nd_pools_match_naive_in_2d() {
+    let mut seed = 100;
+    for ceil in [false, true] {
+        for include_pad in [false, true] {
+            for p in [
+                geom(1, 3, 9, 9, [3, 3], [2, 2], [1, 1], [1, 1, 1, 1], ceil, include_pad),
+                geom(2, 2, 10, 7, [3, 2], [2, 3], [2, 1], [0, 1, 2, 0], ceil, include_pad),
+                geom(1, 2, 11, 11, [3, 3], [2, 2], [2, 3], [1, 2, 1, 0], ceil, include_pad),
+                geom(1, 1, 5, 5, [2, 2], [2, 2], [1, 1], [0, 0, 2, 2], ceil, include_pad),
+            ] {
+                seed += 1;
+                let x = Rng::new(seed).vec(p.n * p.c * p.h * p.w);
+                let nd = nd_of(&p);
+                let (oh, ow) = p.out_hw();
+                assert_eq!(nd.out_dims(), vec![oh, ow]);
+                let mut out = vec![f32::NAN; p.n * p.c * oh * ow];
+                in_pool(|| max_pool_nd(&nd, &x, &mut out));
+                assert_close(&out, &naive(&p, &x, true), 0.0);
+                in_pool(|| avg_pool_nd(&nd, &x, &mut out));
+                assert_close(&out, &naive(&p, &x, false), 1e-6);
+            }
+        }
+    }
+}
+
+/// One and three spatial axes: a 1-D pool is the 2-D pool of height 1, and a 3-D pool with a
+/// depth window of 1 is the 2-D pool of every depth slice.
+#[test]
+fn nd_pools_in_1d_and_3d() {
+    let x = Rng::new(7).vec(2 * 3 * 13);
+    let p1 = PoolNd { n: 2, c: 3, dims: vec![13], kernel: vec![3], stride: vec![2], dilation: vec![2], pads: vec![1, 2], ceil_mode: true, count_include_pad: true };
+    let p2 = geom(2, 3, 1, 13, [1, 3], [1, 2], [1, 2], [0, 1, 0, 2], true, true);
+    let (oh, ow) = p2.out_hw();
+    assert_eq!((oh, p1.out_dims()), (1, vec![ow]));
+    let (mut a, mut b) = (vec![0.0; 2 * 3 * ow], vec![0.0; 2 * 3 * ow]);
+    max_pool_nd(&p1, &x, &mut a);
+    max_pool2d(&p2, &x, &mut b);
+    assert_eq!(a, b);
+    avg_pool_nd(&p1, &x, &mut a);
+    avg_pool2d(&p2, &x, &mut b);
+    assert_close(&a, &b, 1e-6);
+
+    let (d, h, w) = (4, 6, 5);
+    let x = Rng::new(8).vec(d * h * w);
+    let p3 = PoolNd { n: 1, c: 1, dims: vec![d, h, w], kernel: vec![1, 3, 2], stride: vec![1, 2, 1], dilation: vec![1, 1, 2], pads: vec![0, 1, 0, 0, 1, 1], ceil_mode: false, count_include_pad: false };
+    let p2 = geom(1, 1, h, w, [3, 2], [2, 1], [1, 2], [1, 0, 1, 1], false, false);
+    let (oh, ow) = p2.out_hw();
+    assert_eq!(p3.out_dims(), vec![d, oh, ow]);
+    let mut a = vec![0.0; d * oh * ow];
+    avg_pool_nd(&p3, &x, &mut a);
+    for z in 0..d {
+        let mut b = vec![0.0; oh * ow];
+        avg_pool2d(&p2, &x[z * h * w..(z + 1) * h * w], &mut b);
+        assert_close(&a[z * oh * ow..(z + 1) * oh * ow], &b, 1e-6);
+    }
+}

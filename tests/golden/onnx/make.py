@@ -89,8 +89,71 @@ save("unsupported_many", [
     h.make_node("Relu", ["p"], ["y"], "relu"),
 ], [x([1, 2, 4, 4])], [x(None, "y")], [w("w", 2, 2, 1, 1)])
 
-# An opset outside 11..=21.
-save("opset_too_old", [h.make_node("Relu", ["x"], ["y"], "relu")], [x([1, 2])], [x(None, "y")], opset=9)
+# The cases below draw from their own generator, so the ones above keep their weights.
+rng_old = rng
+rng = np.random.default_rng(28)
+
+# Opsets outside 7..=28.
+save("opset_too_old", [h.make_node("Relu", ["x"], ["y"], "relu")], [x([1, 2])], [x(None, "y")], opset=6)
+save("opset_too_new", [h.make_node("Relu", ["x"], ["y"], "relu")], [x([1, 2])], [x(None, "y")], opset=29)
+
+# Opset 8 forms: BatchNormalization's `spatial`, Clip's and Pad's settings as attributes,
+# Dropout's ratio attribute, MaxPool's storage_order, Softmax over the input viewed as 2-D
+# (axis 1 of a 4-D input: reshapes around a softmax along the last axis).
+save("opset8_forms", [
+    h.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["bn"], "bn", epsilon=1e-3, spatial=1),
+    h.make_node("Clip", ["bn"], ["c"], "clip", min=-1.0, max=2.0),
+    h.make_node("Pad", ["c"], ["p"], "pad", pads=[0, 0, 1, 0, 0, 0, 0, 1], value=0.5),
+    h.make_node("Dropout", ["p"], ["d"], "dropout", ratio=0.3),
+    h.make_node("MaxPool", ["d"], ["mp"], "pool", kernel_shape=[2, 2], strides=[2, 2], storage_order=1),
+    h.make_node("Softmax", ["mp"], ["sm"], "softmax", axis=1),
+    h.make_node("Flatten", ["sm"], ["f"], "flatten", axis=1),
+    h.make_node("Gemm", ["f", "gw", "gc"], ["y"], "fc", transB=1),
+], [x(["batch", 3, 4, 4])], [x(None, "y")],
+    [w("s", 3), w("b", 3), w("m", 3), f32("v", [0.5, 1.0, 2.0]), w("gw", 5, 12), w("gc", 1, 5)], opset=8)
+
+# Opset 8 BatchNormalization with spatial=0: statistics per activation, parameters [C,H,W]
+# (a constant scale and shift).
+save("bn_per_activation", [
+    h.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], "bn", spatial=0),
+], [x([2, 3, 2, 2])], [x(None, "y")],
+    [w("s", 3, 2, 2), w("b", 3, 2, 2), w("m", 3, 2, 2), f32("v", np.full((3, 2, 2), 0.25))], opset=8)
+
+# Opset 9 shape arithmetic with Slice's attribute form: flatten all but the batch.
+save("slice_opset9", [
+    h.make_node("Shape", ["x"], ["s"], "shape"),
+    h.make_node("Slice", ["s"], ["n"], "slice", starts=[0], ends=[1], axes=[0]),
+    h.make_node("Concat", ["n", "minus1"], ["t"], "target", axis=0),
+    h.make_node("Reshape", ["x", "t"], ["y"], "reshape"),
+], [x(["batch", 3, 4, 4])], [x(None, "y")], [i64("minus1", [-1])], opset=9)
+
+# Pooling over 1 and 3 spatial axes, dilated average pooling (opset 19), global pooling of a
+# 3-D volume.
+save("pool_nd", [
+    h.make_node("AveragePool", ["x1"], ["y1"], "avg1d", kernel_shape=[3], strides=[2], dilations=[2], pads=[1, 1], count_include_pad=1),
+    h.make_node("AveragePool", ["x2"], ["y2"], "avg2d_dilated", kernel_shape=[2, 2], dilations=[2, 2], ceil_mode=1),
+    h.make_node("MaxPool", ["x3"], ["m3"], "max3d", kernel_shape=[2, 2, 2], strides=[1, 2, 2], dilations=[1, 1, 2], ceil_mode=1),
+    h.make_node("GlobalAveragePool", ["m3"], ["y3"], "gap3d"),
+], [x([1, 2, 9], "x1"), x([1, 2, 7, 7], "x2"), x([1, 2, 4, 5, 6], "x3")], [x(None, "y1"), x(None, "y2"), x(None, "y3")], opset=19)
+
+# Reshape with allowzero of an empty tensor: a 0 in the target is an extent, not a copy.
+save("reshape_allowzero_empty", [
+    h.make_node("Reshape", ["x", "shape"], ["y"], "reshape", allowzero=1),
+], [x([0, 3, 4])], [x(None, "y")], [i64("shape", [3, 4, 0])], opset=14)
+
+# A 1-D convolution (a 2-D one of height 1 between an unsqueeze and a squeeze), and a Slice
+# of a data tensor with a step.
+save("conv1d_slice", [
+    h.make_node("Conv", ["x", "w", "b"], ["c"], "conv1d", kernel_shape=[3], strides=[2], pads=[1, 1], dilations=[1]),
+    h.make_node("Slice", ["c", "starts", "ends", "axes", "steps"], ["y"], "slice"),
+], [x([1, 2, 10])], [x(None, "y")],
+    [w("w", 3, 2, 3), w("b", 3), i64("starts", [1]), i64("ends", [-1]), i64("axes", [2]), i64("steps", [2])], opset=13)
+
+# Gather of a data tensor with constant 2-D indices (one negative).
+save("gather_data", [
+    h.make_node("Gather", ["x", "idx"], ["y"], "gather", axis=1),
+], [x([2, 5, 3])], [x(None, "y")], [i64("idx", [[0, 4], [-1, 1]])], opset=13)
+rng = rng_old
 
 # Malformed settings are errors naming the node, never panics: Pad with more axes than pads,
 # and an initializer whose dims overflow.
