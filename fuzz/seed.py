@@ -52,7 +52,7 @@ for p in sorted(glob.glob(os.path.join(ROOT, "tests/golden/onnx/*.onnx"))):
     put("onnx", os.path.basename(p), read(p))
 import onnx
 from onnx import helper, TensorProto
-w = helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 1, 1], vals=[])
+w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2, 2, 1, 1])  # no values: they are external
 w.data_location = TensorProto.EXTERNAL
 for k, v in (("location", "weights.bin"), ("offset", "64"), ("length", "16")):
     e = w.external_data.add(); e.key = k; e.value = v

@@ -409,7 +409,7 @@ fn main() {
         Cmd::Precision(a) => precision(a),
     };
     if let Err(e) = result {
-        eprintln!("senetc: error: {e:#}");
+        eprintln!("senetc: error: {}", senetc::message(&e));
         std::process::exit(senetc::exit_code(&e));
     }
 }
@@ -476,11 +476,11 @@ fn compile(a: CompileArgs) -> Result<()> {
             exit_code: i32,
             errors: Vec<String>,
         }
-        let f = Failure { senetc_version: env!("CARGO_PKG_VERSION"), known: &known, exit_code: senetc::exit_code(e), errors: vec![format!("{e:#}")] };
+        let f = Failure { senetc_version: env!("CARGO_PKG_VERSION"), known: &known, exit_code: senetc::exit_code(e), errors: vec![senetc::message(e)] };
         let mut json = serde_json::to_string_pretty(&f)?;
         json.push('\n');
         if let Err(w) = write_atomic(path, json.as_bytes()) {
-            eprintln!("senetc: error: the report: {w:#}");
+            eprintln!("senetc: error: the report: {}", senetc::message(&w));
         }
     }
     result

@@ -212,6 +212,9 @@ fn tiny_onnx() -> Vec<u8> {
 #[test]
 fn truncated_and_wrong_magic_files_are_unreadable_in_every_format() {
     let d = dir("truncated");
+    // A file that is not there: the OS's reason, said once.
+    let msg = refused(&d.join("missing.onnx"), 2, &["No such file"]);
+    assert_eq!(msg.matches("No such file").count(), 1, "{msg}");
     // ONNX
     let onnx = tiny_onnx();
     refused(&write(&d.join("cut.onnx"), &onnx[..onnx.len() / 2]), 2, &["not a valid ONNX model"]);
@@ -448,12 +451,13 @@ fn npy_header(descr: &str, shape: &str) -> Vec<u8> {
 fn zip_bombs_are_refused_before_they_expand() {
     let d = dir("zipbomb");
     let model = write(&d.join("tiny.onnx"), &tiny_onnx());
-    // 1 GiB of zeros in one .npz member: ~1 MB compressed.
+    // 1 GiB of zeros in one .npz member (~1 MB compressed) whose .npy header declares the
+    // model's input shape, so only the member's size gives it away.
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut z = zip::ZipWriter::new(&mut buf);
         z.start_file("input.npy", zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).large_file(true)).unwrap();
-        z.write_all(&npy_header("<f4", "(268435456,)")).unwrap();
+        z.write_all(&npy_header("<f4", "(1, 3, 32, 32)")).unwrap();
         let zeros = vec![0u8; 1 << 20];
         for _ in 0..1024 {
             z.write_all(&zeros).unwrap();
@@ -463,8 +467,8 @@ fn zip_bombs_are_refused_before_they_expand() {
     let bomb = write(&d.join("bomb.npz"), &buf.into_inner());
     let args = ["run", s(&model), "--input", s(&bomb)];
     let r = senetc(&args);
-    check_refusal(&r, &bomb, 2, &["input.npy"]);
-    refused_within_memory(&bomb, std::fs::metadata(&model).unwrap().len(), 2, &["input.npy"], &args);
+    check_refusal(&r, &bomb, 2, &["input.npy", "declares 1073741952 bytes"]);
+    refused_within_memory(&bomb, std::fs::metadata(&model).unwrap().len(), 2, &["input.npy", "declares"], &args);
     // Overlapping members (every entry the same compressed bytes): refused by their sizes.
     let one = {
         let mut b = std::io::Cursor::new(Vec::new());
@@ -674,11 +678,10 @@ fn mindir_model(edit: impl FnOnce(&mut senetc_frontends::mindir::proto::mind_ir:
     let node = |name: &str, op: &str, inputs: &[&str]| m::NodeProto { name: Some(name.into()), output: vec![name.into()], op_type: Some(op.into()), input: inputs.iter().map(|s| s.to_string()).collect(), ..Default::default() };
     let g = m::GraphProto {
         name: Some("g".into()),
-        input: vec![m::ValueInfoProto { name: Some("g:x".into()), tensor: vec![tensor(vec![1, 4])], ..Default::default() }],
+        input: vec![m::ValueInfoProto { name: Some("g:x".into()), tensor: vec![tensor(vec![1, 4])] }],
         output: vec![m::ValueInfoProto { name: Some("g:add".into()), ..Default::default() }],
         parameter: vec![param],
         node: vec![node("g:relu", "ReLU", &["g:x"]), node("g:add", "Add", &["g:relu", "g:p"])],
-        ..Default::default()
     };
     let model = m::ModelProto { ir_version: Some("1.1".into()), producer_name: Some("MindSpore".into()), model_version: Some("2.10.0".into()), graph: Some(g), mind_ir_version: Some(3), little_endian: Some(true), ..Default::default() };
     model.encode_to_vec()
