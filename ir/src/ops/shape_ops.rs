@@ -371,7 +371,7 @@ impl OpDef for Pad {
             dims.push(match d {
                 _ if b == 0 && e == 0 => d.clone(),
                 Dim::Known(n) => {
-                    let v = *n as i64 + b + e;
+                    let v = i64::try_from(*n).ok().and_then(|n| n.checked_add(b)?.checked_add(e)).ok_or_else(|| format!("pads {:?} overflow axis {i}", self.pads))?;
                     if v < 0 {
                         return Err(format!("pads {:?} crop axis {i} below zero", self.pads));
                     }
