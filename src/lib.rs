@@ -31,3 +31,33 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     }
     1
 }
+
+/// The one-line message for an error: its context chain joined with `: `. Library errors
+/// print their source in their own text (so they read well alone), and a cause that the
+/// text so far already ends with is left out rather than said twice.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn message_says_a_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let fe = senetc_frontends::FrontendError::Io { path: "m.onnx".into(), source: io };
+        let e = anyhow::Error::new(fe).context("loading");
+        assert_eq!(super::message(&e), "loading: m.onnx: No such file");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::message(&e), "outer: inner");
+    }
+}

@@ -380,6 +380,25 @@ struct InspectArgs {
     import: ImportArgs,
 }
 
+/// Write `text` to stdout. A closed pipe (`senetc inspect model | head -1`) ends the process
+/// quietly with exit code 0: the reader has all it wanted.
+fn stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("senetc: error: writing to stdout: {e}");
+        std::process::exit(2);
+    }
+}
+
+/// `println!` through [`stdout`].
+macro_rules! outln {
+    ($($arg:tt)*) => { stdout(&format!("{}\n", format_args!($($arg)*))) };
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -397,7 +416,7 @@ fn main() {
         Cmd::Precision(a) => precision(a),
     };
     if let Err(e) = result {
-        eprintln!("senetc: error: {e:#}");
+        eprintln!("senetc: error: {}", senetc::message(&e));
         std::process::exit(senetc::exit_code(&e));
     }
 }
@@ -440,7 +459,41 @@ fn default_output(model: &Path, ext: &str) -> PathBuf {
     PathBuf::from(format!("{stem}.senetc.{ext}"))
 }
 
+/// What a compile had found out when it stopped: the failure report's fields.
+#[derive(Default, serde::Serialize)]
+struct Known {
+    model: Option<String>,
+    format: Option<&'static str>,
+    target: Option<String>,
+    emit: Option<String>,
+    output: Option<String>,
+}
+
+/// `compile`; when it fails, `--report` still gets what was known and the errors (the
+/// output file is left as it was).
 fn compile(a: CompileArgs) -> Result<()> {
+    let mut known = Known::default();
+    let result = compile_model(&a, &mut known);
+    if let (Err(e), Some(path)) = (&result, &a.report) {
+        #[derive(serde::Serialize)]
+        struct Failure<'a> {
+            senetc_version: &'static str,
+            #[serde(flatten)]
+            known: &'a Known,
+            exit_code: i32,
+            errors: Vec<String>,
+        }
+        let f = Failure { senetc_version: env!("CARGO_PKG_VERSION"), known: &known, exit_code: senetc::exit_code(e), errors: vec![senetc::message(e)] };
+        let mut json = serde_json::to_string_pretty(&f)?;
+        json.push('\n');
+        if let Err(w) = write_atomic(path, json.as_bytes()) {
+            eprintln!("senetc: error: the report: {}", senetc::message(&w));
+        }
+    }
+    result
+}
+
+fn compile_model(a: &CompileArgs, known: &mut Known) -> Result<()> {
     let t0 = Instant::now();
     let progress = Progress::new(a.quiet);
     let mut timings = BTreeMap::new();
@@ -461,17 +514,28 @@ fn compile(a: CompileArgs) -> Result<()> {
             UsageError(format!("target {} cannot write {k:?} (it writes {})", target.name(), kinds.join(", ")))
         })?,
     };
-    let mut target_options = target_options(&a)?;
+    known.target = Some(target.name().to_string());
+    known.emit = Some(kind.name.to_string());
+    known.model = a.model.as_ref().or(a.import.weights.as_ref()).map(|m| m.display().to_string());
+    let mut target_options = target_options(a)?;
     let ext = kind.ext;
     let (model, import) = a.import.resolve(a.model.as_deref(), a.input_shape.as_deref(), a.out_nodes.as_deref())?;
     let out = a.output.clone().unwrap_or_else(|| default_output(&model, ext));
     target_options.output = Some(out.clone());
+    known.model = Some(model.display().to_string());
+    known.output = Some(out.display().to_string());
     if out.exists() && model.exists() && same_file(&out, &model) {
         return Err(UsageError(format!("output {} would overwrite the model", out.display())).into());
     }
     progress.phase(&format!("importing {}", model.display()));
     let t = Instant::now();
+    known.format = senetc_frontends::detect(&model).ok().map(|f| f.name());
     let (g, format, notes) = load::load(&model, &import)?;
+    if a.log >= LogLevel::Warning {
+        for w in &notes.warnings {
+            eprintln!("senetc: warning: {w}");
+        }
+    }
     if format == senetc_frontends::Format::TensorFlow {
         // The TensorFlow importer applied them: inputs are bound and outputs chosen.
         target_options.input_shapes.clear();
@@ -534,6 +598,8 @@ fn compile(a: CompileArgs) -> Result<()> {
             fused: fused_counts(&records),
             casts_inserted: records.iter().filter_map(|r| r.report.counts.get("casts inserted")).sum(),
             fp16_weight_bytes: records.iter().filter_map(|r| r.report.counts.get("fp16 weight bytes")).sum(),
+            exit_code: 0,
+            errors: vec![],
         };
         let mut json = serde_json::to_string_pretty(&report)?;
         json.push('\n');
@@ -645,7 +711,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 fn inspect(a: InspectArgs) -> Result<()> {
     let (model, import) = a.import.resolve(a.model.as_deref(), None, None)?;
     if import.arch.is_none() && matches!(senetc_frontends::detect(&model)?, senetc_frontends::Format::Torch | senetc_frontends::Format::Safetensors) {
-        print!("{}", senetc_frontends::torch::describe(&model)?);
+        stdout(&senetc_frontends::torch::describe(&model)?);
         return Ok(());
     }
     let (g, format, _) = load::load(&model, &import)?;
@@ -692,7 +758,7 @@ fn inspect(a: InspectArgs) -> Result<()> {
             let _ = writeln!(s, "  {:<16} {:<40} -> {}", n.op.name(), n.name, types.join(", "));
         }
     }
-    print!("{s}");
+    stdout(&s);
     Ok(())
 }
 
@@ -727,7 +793,17 @@ fn gather_inputs(g: &senetc_ir::Graph, specs: &[String]) -> Result<Vec<senetc_ir
         };
         let is_npz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"));
         let entries: Vec<(Option<String>, senetc_ir::Tensor)> = if is_npz {
-            senetc::npy::read_npz(&path).map_err(|e| UsageError(e.to_string()))?.into_iter().map(|(n, t)| (Some(n), t)).collect()
+            // Each array's header is checked against the model's inputs before its data is read.
+            let accept = |name: &str, dtype: senetc_ir::DType, shape: &[usize]| -> Result<(), String> {
+                let Some(i) = names.iter().position(|x| x == name) else { return Err(format!("the model has no input {name:?}; it expects {}", expected())) };
+                let want = &g.node(g.inputs()[i]).outputs[0];
+                let fits = shape.len() == want.rank() && want.shape.0.iter().zip(shape).all(|(d, &n)| d.known().is_none_or(|k| k == n));
+                if dtype != want.dtype || !fits {
+                    return Err(format!("input {name:?} expects {want}, got {dtype}{shape:?}"));
+                }
+                Ok(())
+            };
+            senetc::npy::read_npz_checked(&path, &accept).map_err(|e| UsageError(e.to_string()))?.into_iter().map(|(n, t)| (Some(n), t)).collect()
         } else {
             vec![(name, senetc::npy::read_npy(&path).map_err(|e| UsageError(e.to_string()))?)]
         };
@@ -861,7 +937,7 @@ fn run(a: RunArgs) -> Result<()> {
         let v = t.to_f32();
         let argmax = v.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0;
         let preview: Vec<String> = v.iter().take(5).map(|x| format!("{x:.6}")).collect();
-        println!("{name}: {}{:?} argmax(flat)={argmax} [{}{}]", t.dtype(), t.shape(), preview.join(", "), if v.len() > 5 { ", ..." } else { "" });
+        outln!("{name}: {}{:?} argmax(flat)={argmax} [{}{}]", t.dtype(), t.shape(), preview.join(", "), if v.len() > 5 { ", ..." } else { "" });
     }
     if let Some(path) = &a.output {
         for (name, t) in &outputs {
@@ -907,20 +983,20 @@ fn bench(a: BenchArgs) -> Result<()> {
     times.sort_by(|x, y| x.total_cmp(y));
     let median = if times.len() % 2 == 1 { times[times.len() / 2] } else { (times[times.len() / 2 - 1] + times[times.len() / 2]) / 2.0 };
     let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
-    println!("model: {}  batch: {}  threads: {}  runs: {} (+{} warmup)  engine: {}", model.display(), a.batch, threads, a.runs, a.warmup, plan.name());
-    println!("compile: {compile_ms:.1} ms  planned peak: {} bytes", plan.peak_bytes());
+    outln!("model: {}  batch: {}  threads: {}  runs: {} (+{} warmup)  engine: {}", model.display(), a.batch, threads, a.runs, a.warmup, plan.name());
+    outln!("compile: {compile_ms:.1} ms  planned peak: {} bytes", plan.peak_bytes());
     if let Some(p) = plan.profile() {
         let total: f64 = p.values().map(|(_, d)| d.as_secs_f64()).sum();
         let mut rows: Vec<_> = p.iter().collect();
         rows.sort_by_key(|(_, (_, d))| std::cmp::Reverse(*d));
-        println!("{:<22} {:>7} {:>10} {:>6}", "op", "calls", "ms/run", "share");
+        outln!("{:<22} {:>7} {:>10} {:>6}", "op", "calls", "ms/run", "share");
         for (op, (calls, d)) in rows {
             let ms = d.as_secs_f64() * 1e3 / a.runs as f64;
-            println!("{op:<22} {:>7} {ms:>10.3} {:>5.1}%", calls / a.runs, 100.0 * d.as_secs_f64() / total);
+            outln!("{op:<22} {:>7} {ms:>10.3} {:>5.1}%", calls / a.runs, 100.0 * d.as_secs_f64() / total);
         }
     }
-    println!("latency ms: min {:.3}  median {:.3}  max {:.3}", times[0], median, times[times.len() - 1]);
-    println!("median_ms={median:.3}");
+    outln!("latency ms: min {:.3}  median {:.3}  max {:.3}", times[0], median, times[times.len() - 1]);
+    outln!("median_ms={median:.3}");
     Ok(())
 }
 
@@ -984,6 +1060,6 @@ fn precision(a: PrecisionArgs) -> Result<()> {
     if let Some(path) = &a.html {
         write_atomic(path, prec::html::render(&model_name, &analysis, fix.as_ref()).as_bytes())?;
     }
-    print!("{}", prec::summary(&model_name, &analysis, fix.as_ref(), a.fix.as_deref(), a.top));
+    stdout(&prec::summary(&model_name, &analysis, fix.as_ref(), a.fix.as_deref(), a.top));
     Ok(())
 }

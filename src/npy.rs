@@ -13,7 +13,7 @@
 //! meant to be safe on arbitrary bytes.
 
 use senetc_ir::{DType, Tensor};
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -78,6 +78,23 @@ pub fn read_npy(path: &Path) -> Result<Tensor, NpyError> {
 
 /// Parse the bytes of a `.npy` file; `what` names them in error messages.
 pub fn read_npy_bytes(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
+    let (header, end, expected) = parse_header(bytes, what)?;
+    let data = &bytes[end..];
+    if data.len() != expected {
+        return Err(NpyError::DataLength {
+            what: what.to_string(),
+            shape: header.shape,
+            dtype: header.dtype,
+            expected,
+            actual: data.len(),
+        });
+    }
+    tensor_of(header, data, what)
+}
+
+/// The header at the start of `bytes` (which may hold only the start of a file): the
+/// header, where the data starts, and how many data bytes the header calls for.
+fn parse_header(bytes: &[u8], what: &str) -> Result<(Header, usize, usize), NpyError> {
     let prefix = &bytes[..bytes.len().min(MAGIC.len())];
     if prefix != &MAGIC[..prefix.len()] {
         return Err(format_err(what, "not a .npy file (bad magic; expected \\x93NUMPY)"));
@@ -110,22 +127,12 @@ pub fn read_npy_bytes(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
         raw.iter().map(|&b| b as char).collect()
     };
     let header = Header::parse(&header).map_err(|reason| format_err(what, format!("bad header: {reason}")))?;
+    let expected = senetc_import::limits::byte_size(&header.shape, header.dtype.size()).map_err(|e| format_err(what, e))?;
+    Ok((header, end, expected))
+}
 
-    let count = header.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-    let expected = count.and_then(|c| c.checked_mul(header.dtype.size())).ok_or_else(|| {
-        format_err(what, format!("shape {:?} is too large to address", header.shape))
-    })?;
-    let data = &bytes[end..];
-    if data.len() != expected {
-        return Err(NpyError::DataLength {
-            what: what.to_string(),
-            shape: header.shape,
-            dtype: header.dtype,
-            expected,
-            actual: data.len(),
-        });
-    }
-
+/// The tensor of a header and exactly its data bytes.
+fn tensor_of(header: Header, data: &[u8], what: &str) -> Result<Tensor, NpyError> {
     let size = header.dtype.size();
     let mut data = if header.fortran_order && header.shape.len() > 1 {
         fortran_to_c(data, &header.shape, size)
@@ -142,18 +149,33 @@ pub fn read_npy_bytes(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
 
 /// Read every array of a `.npz` archive, in archive order, named without the `.npy` suffix.
 pub fn read_npz(path: &Path) -> Result<Vec<(String, Tensor)>, NpyError> {
-    let file = std::fs::File::open(path).map_err(io_err(path, "cannot open"))?;
-    read_npz_from(std::io::BufReader::new(file), &path.display().to_string())
+    read_npz_checked(path, &|_, _, _| Ok(()))
 }
+
+/// [`read_npz`], with `accept(name, dtype, shape)` asked about every array as soon as its
+/// header is read, before its data is: a caller that knows what it wants (a model's
+/// inputs) refuses the rest without decompressing them.
+pub fn read_npz_checked(path: &Path, accept: &Accept<'_>) -> Result<Vec<(String, Tensor)>, NpyError> {
+    let bytes = std::fs::read(path).map_err(io_err(path, "cannot read"))?;
+    read_npz_from(&bytes, &path.display().to_string(), accept)
+}
+
+/// Whether a `.npz` array (name, dtype, shape) is wanted; the error says why not.
+pub type Accept<'a> = dyn Fn(&str, DType, &[usize]) -> Result<(), String> + 'a;
 
 /// Parse the bytes of a `.npz` archive, as [`read_npz`]; `what` names them in error messages.
 pub fn read_npz_bytes(bytes: &[u8], what: &str) -> Result<Vec<(String, Tensor)>, NpyError> {
-    read_npz_from(std::io::Cursor::new(bytes), what)
+    read_npz_from(bytes, what, &|_, _, _| Ok(()))
 }
 
-fn read_npz_from<R: Read + Seek>(reader: R, what: &str) -> Result<Vec<(String, Tensor)>, NpyError> {
+/// The archive's directory is checked first (member sizes against their compressed sizes,
+/// overlapping members, the entry count), then each member's npy header against its
+/// declared size and `accept`, and only then is the member decompressed, never past what it
+/// declares.
+fn read_npz_from(bytes: &[u8], what: &str, accept: &Accept<'_>) -> Result<Vec<(String, Tensor)>, NpyError> {
+    senetc_import::limits::check_zip(bytes).map_err(|e| format_err(what, format!("not a readable .npz (zip) archive: {e}")))?;
     let mut archive =
-        zip::ZipArchive::new(reader).map_err(|e| format_err(what, format!("not a .npz (zip) archive: {e}")))?;
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| format_err(what, format!("not a .npz (zip) archive: {e}")))?;
     let mut out = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {
         let entry = archive.by_index(i).map_err(|e| format_err(what, format!("archive entry {i}: {e}")))?;
@@ -162,22 +184,31 @@ fn read_npz_from<R: Read + Seek>(reader: R, what: &str) -> Result<Vec<(String, T
         }
         let file_name = entry.name().to_string();
         let entry_what = format!("{what}:{file_name}");
+        let name = file_name.strip_suffix(".npy").unwrap_or(&file_name).to_string();
+        let declared = entry.size();
         // Never read more than the entry declares, so a lying header cannot make us
         // decompress without bound.
-        let declared = entry.size();
+        let mut reader = entry.take(declared.saturating_add(1));
+        let decompress = |e: std::io::Error| format_err(&entry_what, format!("cannot decompress: {e}"));
+        // The npy header first (at most 64 KiB: version 1 headers are shorter, numpy's
+        // longer ones are rare), checked against the declared size and the caller.
         let mut bytes = Vec::new();
-        entry
-            .take(declared.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(|e| format_err(&entry_what, format!("cannot decompress: {e}")))?;
+        (&mut reader).take(declared.min(1 << 16)).read_to_end(&mut bytes).map_err(decompress)?;
+        let (header, end, expected) = parse_header(&bytes, &entry_what)?;
+        if (end as u64).checked_add(expected as u64) != Some(declared) {
+            return Err(format_err(&entry_what, format!("entry declares {declared} bytes but its header {:?} of {} needs {}", header.shape, header.dtype, end as u64 + expected as u64)));
+        }
+        accept(&name, header.dtype, &header.shape).map_err(|e| format_err(&entry_what, e))?;
+        let rest = usize::try_from(declared).map_err(|_| format_err(&entry_what, "too large"))?.saturating_sub(bytes.len());
+        bytes.try_reserve_exact(rest).map_err(|_| format_err(&entry_what, format!("cannot allocate {declared} bytes")))?;
+        reader.read_to_end(&mut bytes).map_err(decompress)?;
         if bytes.len() as u64 != declared {
             return Err(format_err(
                 &entry_what,
                 format!("entry holds {} bytes but declares {declared}", bytes.len()),
             ));
         }
-        let name = file_name.strip_suffix(".npy").unwrap_or(&file_name).to_string();
-        out.push((name, read_npy_bytes(&bytes, &entry_what)?));
+        out.push((name, tensor_of(header, &bytes[end..], &entry_what)?));
     }
     Ok(out)
 }
@@ -604,7 +635,10 @@ mod tests {
         assert_eq!(&b[6..8], &[2, 0]);
         let hlen = u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize;
         assert_eq!((12 + hlen) % 64, 0);
-        assert_eq!(read_npy_bytes(&b, "mem").unwrap(), t);
+        // numpy itself has at most 64 dims; reading refuses more before allocating.
+        assert!(read_npy_bytes(&b, "mem").unwrap_err().to_string().contains("rank 30000 exceeds the limit of 64"));
+        let t = Tensor::from_bytes(DType::I8, vec![1; 64], vec![42]).unwrap();
+        assert_eq!(read_npy_bytes(&npy_bytes(&t), "mem").unwrap(), t);
     }
 
     #[test]
@@ -766,7 +800,7 @@ mod tests {
         let missing = with_header("{'descr': '<f4', 'fortran_order': False}", &[0; 4]);
         assert!(err(&missing).contains("no 'shape' key"));
         let absurd = with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16)}", &[]);
-        assert!(err(&absurd).contains("too large"));
+        assert!(err(&absurd).contains("overflows"), "{}", err(&absurd));
         let absurd = with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999999999999999999999,)}", &[]);
         assert!(err(&absurd).contains("too large"));
         let negative = with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", &[]);
@@ -810,7 +844,7 @@ mod tests {
             let _ = read_npz_bytes(&b, "bad.npz");
         }
         let missing = read_npz(Path::new("/nonexistent/x.npz")).unwrap_err().to_string();
-        assert!(missing.starts_with("/nonexistent/x.npz: cannot open"), "{missing}");
+        assert!(missing.starts_with("/nonexistent/x.npz: cannot read"), "{missing}");
         let missing = read_npy(Path::new("/nonexistent/x.npy")).unwrap_err().to_string();
         assert!(missing.starts_with("/nonexistent/x.npy: cannot read"), "{missing}");
     }

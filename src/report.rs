@@ -84,6 +84,10 @@ pub struct Report {
     pub casts_inserted: usize,
     /// Bytes of weights stored as fp16.
     pub fp16_weight_bytes: usize,
+    /// The exit code (a failed compile writes a report with what it knew and its errors).
+    pub exit_code: i32,
+    /// Why the compile failed; empty on success.
+    pub errors: Vec<String>,
 }
 
 /// One pass in the report.

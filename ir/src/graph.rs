@@ -146,10 +146,16 @@ impl Graph {
             return Err(err(format!("takes {lo}..={hi} inputs, got {}", inputs.len())));
         }
         let mut types = Vec::with_capacity(inputs.len());
-        for o in inputs {
-            types.push(self.try_outlet_type(*o).ok_or_else(|| err(format!("input {o:?} does not exist")))?);
+        for (i, o) in inputs.iter().enumerate() {
+            let t = self.try_outlet_type(*o).ok_or_else(|| err(format!("input {o:?} does not exist")))?;
+            check_extent(&t.shape).map_err(|m| err(format!("input {i}: {m}")))?;
+            types.push(t);
         }
-        op.infer(&types).map_err(err)
+        let outputs = op.infer(&types).map_err(err)?;
+        for (i, t) in outputs.iter().enumerate() {
+            check_extent(&t.shape).map_err(|m| err(format!("output {i}: {m}")))?;
+        }
+        Ok(outputs)
     }
 
     /// Declare `outlet` a graph output called `name`.
@@ -352,5 +358,19 @@ impl Graph {
             self.g[id].outputs = outs;
         }
         Ok(())
+    }
+}
+
+/// Most elements a value may have: 2^48 (a petabyte of f32), far beyond any real model and
+/// far from overflow, so that shape inference may multiply and add the dims of values that
+/// passed this check without overflowing (dims come from model files).
+pub const MAX_ELEMENTS: usize = 1 << 48;
+
+/// Refuse a shape whose known dims hold more than [`MAX_ELEMENTS`] elements.
+fn check_extent(shape: &crate::Shape) -> Result<(), String> {
+    let n = shape.0.iter().filter_map(|d| d.known()).try_fold(1usize, |a, d| a.checked_mul(d));
+    match n {
+        Some(n) if n <= MAX_ELEMENTS => Ok(()),
+        _ => Err(format!("shape {shape} has more than 2^48 elements")),
     }
 }

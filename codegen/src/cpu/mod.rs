@@ -97,7 +97,8 @@ impl CpuPlan {
                     bad(format!("node {:?}: shape {} has a symbol no input binds", node.name, t.shape))
                 })?;
                 let o = Outlet { node: id, slot };
-                elems.insert(o, s.iter().product::<usize>());
+                let n = s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|n| n.checked_mul(4).is_some_and(|b| b <= isize::MAX as usize));
+                elems.insert(o, n.ok_or_else(|| bad(format!("node {:?}: shape {s:?} is too large to address", node.name)))?);
                 shapes.insert(o, s);
             }
             if let Op::Const(c) = &node.op {
@@ -109,7 +110,18 @@ impl CpuPlan {
             }
         }
         let mem = MemoryPlan::new(g, &order, &elems, reuse);
-        let slots = mem.slots.iter().map(|&n| vec![0.0f32; n]).collect();
+        // Sizes come from the model: allocate fallibly, so a model too large for this
+        // machine is an error, not an abort.
+        let slots = mem
+            .slots
+            .iter()
+            .map(|&n| {
+                let mut v: Vec<f32> = Vec::new();
+                v.try_reserve_exact(n).map_err(|_| bad(format!("cannot allocate {} bytes for the CPU reference's buffers", n.saturating_mul(4))))?;
+                v.resize(n, 0.0);
+                Ok(v)
+            })
+            .collect::<Result<_, CodegenError>>()?;
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

@@ -8,12 +8,14 @@
 //!   so each failure is reported once, and the graph verified once at the end;
 //! - [`weights`]: binding weights by name with one report of every missing, unexpected
 //!   and mis-shaped tensor;
-//! - [`files`]: memory-mapped model files and paths that must stay inside the model's folder.
+//! - [`files`]: memory-mapped model files and paths that must stay inside the model's folder;
+//! - [`limits`]: what a file may make senetc allocate, checked before allocating.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod builder;
 pub mod files;
+pub mod limits;
 pub mod weights;
 
 pub use builder::{convert, gather_ints, int_binary, reshape_target, slice_ints, Builder, IntOp, SymInt, Val};

@@ -226,7 +226,7 @@ fn param_v2(p: &mind_ir::TensorProto, ext: &mut FolderFiles, checked: &mut HashM
     let Some(e) = p.external_data.as_ref().filter(|_| p.raw_data.as_ref().is_none_or(|r| r.is_empty())) else {
         let has_fields = !p.float_data.is_empty() || !p.int32_data.is_empty() || !p.int64_data.is_empty() || !p.double_data.is_empty();
         let raw_empty = p.raw_data.as_ref().is_none_or(|r| r.is_empty());
-        let numel: usize = dims_of(&p.dims)?.iter().product();
+        let numel = senetc_import::limits::numel(&dims_of(&p.dims)?)?;
         if raw_empty && !has_fields && numel > 0 {
             return Err("the parameter has no data (neither raw_data nor external_data)".into());
         }

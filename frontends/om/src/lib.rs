@@ -300,9 +300,10 @@ impl AscendModel {
                     let (bytes, d) = self.const_bytes(op).map_err(err)?;
                     let d = Desc::from_proto(d).map_err(err)?;
                     let es = d.dtype.size();
-                    if bytes.len() != d.bytes() {
+                    if checked_bytes(&d.shape, es) != Some(bytes.len()) {
                         return Err(err(format!("{} bytes for {}{:?}", bytes.len(), d.dtype, d.shape)));
                     }
+                    check_layout(&d, bytes.len()).map_err(err)?;
                     let data = match d.format {
                         Format::FractalZ => layout::from_fractal_z(bytes, &d.origin_shape, es),
                         Format::Nc1hwc0 => layout::from_nc1hwc0(bytes, &d.origin_shape, es),
@@ -351,6 +352,30 @@ impl AscendModel {
         ir.prune();
         Ok(ir)
     }
+}
+
+/// Bytes of `shape` with `es`-byte elements, if that fits.
+fn checked_bytes(shape: &[usize], es: usize) -> Option<usize> {
+    shape.iter().try_fold(es, |a, &d| a.checked_mul(d))
+}
+
+/// A constant's origin shape must be what its runtime layout holds: NC1HWC0 and FRACTAL_Z
+/// need a 4-D origin whose padded layout is the runtime shape, others the same elements.
+fn check_layout(d: &Desc, bytes: usize) -> Result<(), String> {
+    let es = d.dtype.size();
+    let fits = checked_bytes(&d.origin_shape, es).is_some_and(|n| n <= bytes) && d.origin_shape.iter().all(|&x| x <= bytes);
+    let ok = fits
+        && match d.format {
+            // Dims within 2^20 keep the layout arithmetic within 64 bits.
+            Format::FractalZ | Format::Nc1hwc0 if d.origin_shape.iter().any(|&x| x > 1 << 20) => false,
+            Format::FractalZ => d.origin_shape.len() == 4 && layout::fractal_z_shape(&d.origin_shape) == d.shape,
+            Format::Nc1hwc0 => d.origin_shape.len() == 4 && layout::nc1hwc0_shape(&d.origin_shape) == d.shape,
+            _ => checked_bytes(&d.origin_shape, es) == Some(bytes),
+        };
+    if !ok {
+        return Err(format!("origin shape {:?} does not match the {} data of shape {:?}", d.origin_shape, d.format.name(), d.shape));
+    }
+    Ok(())
 }
 
 /// What the op table may ask about the op being converted.

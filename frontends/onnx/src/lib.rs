@@ -97,8 +97,12 @@ impl Importer {
         } else if imp.opset < OPSETS.0 || imp.opset > OPSETS.1 {
             imp.b.problem(problem(format!("opset {} is outside the supported {}..={}", imp.opset, OPSETS.0, OPSETS.1)));
         }
-        if model.graph.is_none() {
-            imp.b.problem(problem("the model has no graph".into()));
+        match model.graph.as_ref() {
+            None => imp.b.problem(problem("the model has no graph".into())),
+            Some(g) if g.node.len() > senetc_import::limits::MAX_NODES => {
+                imp.b.problem(problem(format!("{} nodes exceed the limit of {}", g.node.len(), senetc_import::limits::MAX_NODES)))
+            }
+            Some(_) => {}
         }
         imp
     }

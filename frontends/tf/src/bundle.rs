@@ -116,7 +116,7 @@ impl Bundle {
         };
         let raw = &bytes[start..end];
         let actual = if e.dtype % 100 == 7 {
-            let n = self.shape(name).unwrap_or_default().iter().product();
+            let n = senetc_import::limits::numel(&self.shape(name).unwrap_or_default()).unwrap_or(usize::MAX);
             string_crc(raw, n).ok_or_else(|| FrontendError::decode(path, format!("string tensor {name:?} (offset {off}, {size} bytes) is malformed")))?
         } else {
             sstable::mask(crc32c::crc32c(raw))
@@ -178,10 +178,14 @@ impl Bundle {
         if e.dtype % 100 != 7 {
             return Err(format!("checkpoint tensor {name:?} is not a string tensor"));
         }
-        let n: usize = self.shape(name).unwrap_or_default().iter().product();
-        let (_, data) = &self.shards[e.shard_id as usize];
-        let bytes = &data.bytes()[e.offset as usize..(e.offset + e.size) as usize];
         let bad = || format!("checkpoint string tensor {name:?} is malformed");
+        let n = senetc_import::limits::numel(&self.shape(name).unwrap_or_default()).map_err(|e| format!("checkpoint string tensor {name:?}: {e}"))?;
+        let (_, data) = &self.shards[e.shard_id as usize];
+        let bytes = usize::try_from(e.offset).ok().zip(usize::try_from(e.size).ok()).and_then(|(o, s)| data.bytes().get(o..o.checked_add(s)?)).ok_or_else(bad)?;
+        // Every element takes at least one byte (its length).
+        if n > bytes.len() {
+            return Err(bad());
+        }
         let mut pos = 0;
         let mut lens = Vec::with_capacity(n);
         for _ in 0..n {

@@ -78,10 +78,15 @@ pub fn inline(nodes: Vec<NodeDef>, library: &[FunctionDef]) -> Result<(Vec<NodeD
     if lib.is_empty() {
         return Ok((nodes, 0));
     }
+    // Calls nested in calls multiply: bound what inlining may make, relative to the file.
+    let budget = senetc_import::limits::MAX_NODES.min(64 * (nodes.len() + library.iter().map(|f| f.node_def.len()).sum::<usize>()) + 100_000);
     let mut out = Vec::with_capacity(nodes.len());
     let mut work: Vec<(NodeDef, usize)> = nodes.into_iter().rev().map(|n| (n, 0)).collect();
     let mut calls = 0;
     while let Some((n, depth)) = work.pop() {
+        if out.len() + work.len() > budget {
+            return Err(format!("inlining the function calls makes more than {budget} nodes (at {:?})", n.name));
+        }
         let Some(f) = callee(&n, &lib) else {
             out.push(n);
             continue;

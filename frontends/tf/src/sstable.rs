@@ -95,7 +95,14 @@ fn read_block(file: &[u8], h: Handle, what: &str) -> Result<Vec<u8>, String> {
     }
     match kind {
         0 => Ok(contents.to_vec()),
-        1 => snap::raw::Decoder::new().decompress_vec(contents).map_err(|e| format!("{what} at offset {start}: bad snappy data: {e}")),
+        1 => {
+            // The declared length first: snappy cannot expand more than SNAPPY_MAX_RATIO times.
+            let n = snap::raw::decompress_len(contents).map_err(|e| format!("{what} at offset {start}: bad snappy data: {e}"))?;
+            if n as u64 > (size as u64).saturating_mul(senetc_import::limits::SNAPPY_MAX_RATIO) {
+                return Err(format!("{what} at offset {start}: snappy block declares {n} bytes from {size}: refused"));
+            }
+            snap::raw::Decoder::new().decompress_vec(contents).map_err(|e| format!("{what} at offset {start}: bad snappy data: {e}"))
+        }
         k => Err(format!("{what} at offset {start}: unknown compression type {k}")),
     }
 }

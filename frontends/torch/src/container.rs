@@ -94,6 +94,7 @@ impl TorchFile {
     /// Read a zip torch.save archive mapped in `map`.
     pub fn zip(map: Arc<dyn Storage>) -> Result<TorchFile, Refusal> {
         let bytes = map.bytes();
+        senetc_import::limits::check_zip(bytes).map_err(|e| Refusal::new(format!("not a readable zip archive: {e}")))?;
         let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| Refusal::new(format!("not a readable zip archive: {e}")))?;
         let mut members: HashMap<String, (Region, bool)> = HashMap::new();
         let mut prefix: Option<String> = None;
@@ -166,7 +167,8 @@ impl TorchFile {
         }
         let (proto, pos) = pickle::load(bytes, pos, &mut no_pid).map_err(|e| pickle_refusal("legacy header", e, bytes, pos))?;
         if !matches!(proto, Value::Int(1001)) {
-            return Err(Refusal::new(format!("legacy protocol {proto:?}, expected 1001")));
+            let shown = if let Value::Int(i) = proto { i.to_string() } else { format!("a {}", proto.kind()) };
+            return Err(Refusal::new(format!("legacy protocol {shown}, expected 1001")));
         }
         let info_at = pos;
         let (info, pos) = pickle::load(bytes, pos, &mut no_pid).map_err(|e| pickle_refusal("legacy system info", e, bytes, info_at))?;
@@ -275,7 +277,11 @@ fn materialize(map: &Arc<dyn Storage>, (start, numel): (usize, usize), t: &Tenso
     }
     let bytes = map.bytes();
     let out_es = if widen { 4 } else { es };
-    let mut out = Vec::with_capacity(count * out_es);
+    // A view repeats storage elements only through zero strides; its copy must stay near
+    // the file's size (a stride-0 view of 2^40 elements is refused, not allocated).
+    let need = count.checked_mul(out_es).ok_or("tensor size overflows")?;
+    senetc_import::limits::check_copy(need, bytes.len(), &format!("tensor view {:?} with strides {:?}", t.size, t.stride))?;
+    let mut out = Vec::with_capacity(need);
     let mut idx = vec![0usize; t.size.len()];
     for _ in 0..count {
         let el = t.offset + idx.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<usize>();

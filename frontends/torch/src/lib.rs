@@ -47,6 +47,8 @@ pub fn sniff_file(path: &Path) -> Result<Option<Kind>, FrontendError> {
     f.by_ref().take(16).read_to_end(&mut head).map_err(io)?;
     match container::sniff(&head, len) {
         Some(Kind::Zip) => {
+            let map = senetc_import::files::map_file(path).map_err(|e| FrontendError::decode(path, e))?;
+            senetc_import::limits::check_zip(map.bytes()).map_err(|e| FrontendError::decode(path, format!("not a readable zip archive: {e}")))?;
             let archive = zip::ZipArchive::new(f).map_err(|e| FrontendError::decode(path, format!("not a readable zip archive: {e}")))?;
             let torch = archive.file_names().any(|n| n == "data.pkl" || n.ends_with("/data.pkl"));
             Ok(torch.then_some(Kind::Zip))

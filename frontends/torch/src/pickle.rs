@@ -7,7 +7,8 @@
 //! here.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use senetc_import::limits::MAX_PICKLE_DEPTH;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// Element type of a torch storage, from its legacy class name (`torch.FloatStorage`...).
@@ -420,7 +421,9 @@ pub type PersistentLoad<'a> = dyn FnMut(&Value) -> Result<Value, String> + 'a;
 /// Run the pickle that starts at `start` in `data`; returns its value and the offset after
 /// its STOP.
 pub fn load(data: &[u8], start: usize, persistent: &mut PersistentLoad<'_>) -> Result<(Value, usize), PickleError> {
-    let mut m = Machine { data, pos: start, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), op_start: start, op: "" };
+    // Cycle checks walk what is inserted; their total work is bounded by the pickle's size.
+    let budget = data.len().saturating_mul(16).saturating_add(1 << 20);
+    let mut m = Machine { data, pos: start, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), op_start: start, op: "", depth: HashMap::new(), budget };
     let v = m.run(persistent)?;
     Ok((v, m.pos))
 }
@@ -433,6 +436,20 @@ struct Machine<'a> {
     memo: HashMap<u32, Value>,
     op_start: usize,
     op: &'static str,
+    /// Nesting depth of the containers made so far, by address.
+    depth: HashMap<*const (), usize>,
+    /// Steps the cycle checks may still take.
+    budget: usize,
+}
+
+/// The address of a container value (lists, dicts, tuples), which identifies it.
+fn container(v: &Value) -> Option<*const ()> {
+    match v {
+        Value::Tuple(rc) => Some(Rc::as_ptr(rc) as *const ()),
+        Value::List(rc) => Some(Rc::as_ptr(rc) as *const ()),
+        Value::Dict(rc) => Some(Rc::as_ptr(rc) as *const ()),
+        _ => None,
+    }
 }
 
 impl Machine<'_> {
@@ -493,7 +510,63 @@ impl Machine<'_> {
     }
 
     fn push(&mut self, v: Value) {
+        match &v {
+            Value::Tuple(items) => {
+                let d = 1 + items.iter().map(|i| self.depth_of(i)).max().unwrap_or(0);
+                if let Some(p) = container(&v) {
+                    self.depth.insert(p, d);
+                }
+            }
+            Value::List(l) if l.borrow().is_empty() => {
+                self.depth.insert(Rc::as_ptr(l) as *const (), 1);
+            }
+            Value::Dict(d) if d.borrow().is_empty() => {
+                self.depth.insert(Rc::as_ptr(d) as *const (), 1);
+            }
+            _ => {}
+        }
         self.stack.push(v);
+    }
+
+    fn depth_of(&self, v: &Value) -> usize {
+        container(v).map_or(0, |p| self.depth.get(&p).copied().unwrap_or(1))
+    }
+
+    /// Before `items` go into the list or dict `into`: none of them may reach `into` (a
+    /// cycle, which only the memo can make) and the nesting stays within the limit.
+    fn check_insert(&mut self, into: &Value, items: &[Value]) -> Result<(), PickleError> {
+        let Some(target) = container(into) else { return Ok(()) };
+        let deepest = items.iter().map(|i| self.depth_of(i)).max().unwrap_or(0);
+        let d = self.depth_of(into).max(deepest + 1);
+        if d > MAX_PICKLE_DEPTH {
+            return Err(self.err(format!("containers nested deeper than {MAX_PICKLE_DEPTH}")));
+        }
+        for item in items {
+            if container(item).is_none() {
+                continue;
+            }
+            let mut stack = vec![item.clone()];
+            let mut seen = HashSet::new();
+            while let Some(v) = stack.pop() {
+                let Some(p) = container(&v) else { continue };
+                if p == target {
+                    return Err(self.err("a container that contains itself (a cycle through the memo)"));
+                }
+                if !seen.insert(p) {
+                    continue;
+                }
+                let children: Vec<Value> = match &v {
+                    Value::Tuple(t) => t.iter().filter(|c| container(c).is_some()).cloned().collect(),
+                    Value::List(l) => l.borrow().iter().filter(|c| container(c).is_some()).cloned().collect(),
+                    Value::Dict(d) => d.borrow().iter().flat_map(|(k, v)| [k, v]).filter(|c| container(c).is_some()).cloned().collect(),
+                    _ => Vec::new(),
+                };
+                self.budget = self.budget.checked_sub(1 + children.len()).ok_or_else(|| self.err("containers shared and nested beyond what a state dict holds"))?;
+                stack.extend(children);
+            }
+        }
+        self.depth.insert(target, d);
+        Ok(())
     }
 
     fn memo_get(&self, i: u32) -> Result<Value, PickleError> {
@@ -559,6 +632,8 @@ impl Machine<'_> {
                 }
                 b'a' => {
                     let v = self.pop()?;
+                    let l = self.top()?.clone();
+                    self.check_insert(&l, std::slice::from_ref(&v))?;
                     let l = self.top()?;
                     match l {
                         Value::List(l) => l.borrow_mut().push(v),
@@ -570,6 +645,8 @@ impl Machine<'_> {
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
+                    let l = self.top()?.clone();
+                    self.check_insert(&l, &items)?;
                     match self.top()? {
                         Value::List(l) => l.borrow_mut().extend(items),
                         other => {
@@ -679,6 +756,8 @@ impl Machine<'_> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<(), PickleError> {
+        let top = self.top()?.clone();
+        self.check_insert(&top, &items)?;
         let d = match self.top()? {
             Value::Dict(d) => d.clone(),
             other => {

@@ -35,8 +35,9 @@ pub fn resolve_pads(auto_pad: AutoPad, input: usize, k: usize, stride: usize, di
         AutoPad::Valid => (0, 0),
         AutoPad::SameUpper | AutoPad::SameLower => {
             let out = input.div_ceil(stride.max(1));
-            let extent = (k - 1) * dilation + 1;
-            let total = ((out.saturating_sub(1)) * stride + extent).saturating_sub(input);
+            // Saturating: sizes come from model files; window_out refuses what overflows.
+            let extent = k.saturating_sub(1).saturating_mul(dilation).saturating_add(1);
+            let total = out.saturating_sub(1).saturating_mul(stride).saturating_add(extent).saturating_sub(input);
             let small = total / 2;
             if auto_pad == AutoPad::SameUpper {
                 (small, total - small)
@@ -50,8 +51,12 @@ pub fn resolve_pads(auto_pad: AutoPad, input: usize, k: usize, stride: usize, di
 /// Output extent of a sliding window (ONNX formula; with `ceil_mode` the last window must
 /// still start inside the input or the begin padding).
 pub fn window_out(input: usize, k: usize, stride: usize, dilation: usize, pads: (usize, usize), ceil_mode: bool) -> Result<usize, String> {
-    let extent = (k - 1) * dilation + 1;
-    let span = input + pads.0 + pads.1;
+    let too_large = || format!("window of {k} (dilation {dilation}) over {input} (+{}+{} padding) is too large", pads.0, pads.1);
+    if k == 0 {
+        return Err("kernel extent is 0".into());
+    }
+    let extent = (k - 1).checked_mul(dilation).and_then(|e| e.checked_add(1)).ok_or_else(too_large)?;
+    let span = input.checked_add(pads.0).and_then(|s| s.checked_add(pads.1)).ok_or_else(too_large)?;
     if span < extent {
         return Err(format!("window of {extent} does not fit in {input} (+{}+{} padding)", pads.0, pads.1));
     }
@@ -59,7 +64,7 @@ pub fn window_out(input: usize, k: usize, stride: usize, dilation: usize, pads: 
         return Err("stride is 0".into());
     }
     let mut out = if ceil_mode { (span - extent).div_ceil(stride) + 1 } else { (span - extent) / stride + 1 };
-    if ceil_mode && (out - 1) * stride >= input + pads.0 {
+    if ceil_mode && (out - 1).checked_mul(stride).is_none_or(|v| v >= input + pads.0) {
         out -= 1;
     }
     Ok(out)

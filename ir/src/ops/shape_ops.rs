@@ -13,21 +13,23 @@ struct DimProduct {
 }
 
 impl DimProduct {
-    fn of(dims: &[Dim]) -> DimProduct {
+    fn of(dims: &[Dim]) -> Result<DimProduct, String> {
         let mut p = DimProduct { known: 1, syms: vec![] };
         for d in dims {
-            p.mul(d);
+            p.mul(d)?;
         }
-        p
+        Ok(p)
     }
-    fn mul(&mut self, d: &Dim) {
+    /// Multiply by `d`; dims come from model files, so the product may overflow.
+    fn mul(&mut self, d: &Dim) -> Result<(), String> {
         match d {
-            Dim::Known(n) => self.known *= n,
+            Dim::Known(n) => self.known = self.known.checked_mul(*n).ok_or_else(|| format!("element count overflows (a dim of {n})"))?,
             Dim::Sym(s) => {
                 self.syms.push(s.clone());
                 self.syms.sort();
             }
         }
+        Ok(())
     }
     /// self / other, if exact.
     fn div(&self, other: &DimProduct) -> Option<DimProduct> {
@@ -58,7 +60,7 @@ op! {
 impl Reshape {
     /// The output shape for input shape `input`.
     pub fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-        let total = DimProduct::of(&input.0);
+        let total = DimProduct::of(&input.0)?;
         let mut dims: Vec<Option<Dim>> = Vec::new();
         let mut known = DimProduct { known: 1, syms: vec![] };
         let mut infer_at = None;
@@ -73,7 +75,7 @@ impl Reshape {
                 _ => return Err(format!("bad reshape target {:?}", self.shape)),
             };
             if let Some(d) = &d {
-                known.mul(d);
+                known.mul(d)?;
             }
             dims.push(d);
         }
@@ -129,8 +131,8 @@ impl OpDef for Flatten {
     fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
         let t = inputs[0];
         let axis = if self.axis == t.rank() as i64 { t.rank() } else { norm_axis(self.axis, t.rank())? };
-        let outer = DimProduct::of(&t.shape.0[..axis]).as_dim().ok_or("flatten would multiply symbolic dims")?;
-        let inner = DimProduct::of(&t.shape.0[axis..]).as_dim().ok_or("flatten would multiply symbolic dims")?;
+        let outer = DimProduct::of(&t.shape.0[..axis])?.as_dim().ok_or("flatten would multiply symbolic dims")?;
+        let inner = DimProduct::of(&t.shape.0[axis..])?.as_dim().ok_or("flatten would multiply symbolic dims")?;
         Ok(vec![TensorType::new(t.dtype, Shape(vec![outer, inner]))])
     }
 }
@@ -258,7 +260,7 @@ impl OpDef for Concat {
                 }
             }
             match &t.shape.0[axis] {
-                Dim::Known(n) => total.known += n,
+                Dim::Known(n) => total.known = total.known.checked_add(*n).ok_or("concat extent overflows")?,
                 Dim::Sym(_) => return Err("concat along a symbolic axis".into()),
             }
         }
@@ -369,7 +371,7 @@ impl OpDef for Pad {
             dims.push(match d {
                 _ if b == 0 && e == 0 => d.clone(),
                 Dim::Known(n) => {
-                    let v = *n as i64 + b + e;
+                    let v = i64::try_from(*n).ok().and_then(|n| n.checked_add(b)?.checked_add(e)).ok_or_else(|| format!("pads {:?} overflow axis {i}", self.pads))?;
                     if v < 0 {
                         return Err(format!("pads {:?} crop axis {i} below zero", self.pads));
                     }

@@ -150,9 +150,10 @@ fn inline_tensor(lex: &mut Lexer, dtype: DType, shape: Vec<usize>) -> Result<Ten
             lex.expect(',')?;
         }
     }
-    let n: usize = shape.iter().product();
     let got = vals.len() + ints.len();
-    if got != n {
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if n != Some(got) {
+        let n = n.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
         return Err(lex.error(format!("constant of shape {shape:?} needs {n} values, got {got}")));
     }
     let t = if dtype.is_float() {

@@ -1,0 +1,16 @@
+//! torch.save files as senetc opens them (recognised by content: zip archive or legacy
+//! stream), the state dict found and every tensor materialized; then `inspect`'s text.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+mod common;
+
+fuzz_target!(|data: &[u8]| {
+    let p = common::scratch().join("model.pth");
+    common::write(&p, data);
+    if let Ok(c) = senetc_torch::read_weights(&p) {
+        for e in &c.entries {
+            let _ = e.tensor.to_f32();
+        }
+    }
+    let _ = senetc_torch::describe(&p);
+});
