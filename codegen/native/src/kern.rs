@@ -683,7 +683,6 @@ pub fn channel_mean(x: Loc, out: Loc, n: usize, c: usize, hw: usize, plain_c: bo
 #[allow(clippy::too_many_arguments)]
 pub fn se_fc(pooled: Loc, hidden: Loc, gate: Loc, w1t: Loc, b1: Loc, w2t: Loc, b2: Loc, n: usize, c: usize, cr: usize, act_: &FusedAct, gate_act: &FusedAct, b: usize) -> Gen {
     let mut f = Fb::new(b);
-    let vt = f.vt.clone();
     let (cb, crb) = (c.div_ceil(b), cr.div_ceil(b));
     let pp = pooled.ptr(&mut f);
     let hp = hidden.ptr(&mut f);
@@ -698,40 +697,34 @@ pub fn se_fc(pooled: Loc, hidden: Loc, gate: Loc, w1t: Loc, b1: Loc, w2t: Loc, b
         let ho = f.i("mul", img, &s(crb * b));
         let hn = f.gep(&hp, &ho);
         let gn = f.gep(&gp, &po);
-        // hidden[jb] = act(b1 + sum_c pooled[c] * W1t[c][jb])
-        f.for_("0", &s(crb), 1, &[], |f, jb, _| {
-            let jo = f.i("mul", jb, &s(b));
-            let init = f.vld(&b1p, &jo);
-            let r = f.for_("0", &s(c), 1, &[(vt.clone(), init)], |f, ci, acc| {
-                let p = f.ld(&pn, ci);
-                let pv = f.splat(&p);
-                let wo = f.i("mul", ci, &s(crb * b));
-                let wo = f.i("add", &wo, &jo);
-                let w = f.vld(&w1, &wo);
-                vec![f.fma(&pv, &w, &acc[0])]
-            });
-            let h = act::apply(f, act_, &r[0]);
-            f.vst(&h, &hn, &jo);
-            vec![]
-        });
-        f.for_("0", &s(cb), 1, &[], |f, ob, _| {
-            let oo = f.i("mul", ob, &s(b));
-            let init = f.vld(&b2p, &oo);
-            let r = f.for_("0", &s(cr), 1, &[(vt.clone(), init)], |f, j, acc| {
-                let h = f.ld(&hn, j);
-                let hv = f.splat(&h);
-                let wo = f.i("mul", j, &s(cb * b));
-                let wo = f.i("add", &wo, &oo);
-                let w = f.vld(&w2, &wo);
-                vec![f.fma(&hv, &w, &acc[0])]
-            });
-            let g = act::apply(f, gate_act, &r[0]);
-            f.vst(&g, &gn, &oo);
-            vec![]
-        });
+        // hidden = act(b1 + W1 · pooled), then gate = gate_act(b2 + W2 · hidden)
+        dense(f, &pn, c, crb, &w1, &b1p, act_, &hn);
+        dense(f, &hn, cr, cb, &w2, &b2p, gate_act, &gn);
     });
     let (body, locs) = f.finish();
     (body, locs, n)
+}
+
+/// `dst[ob] = act(bias[ob] + sum_i src[i] * w[i][ob])` over `out_blocks` blocks of lanes: one
+/// fully connected layer of [`se_fc`], with `w` laid out `[n_in][out_blocks*B]`.
+#[allow(clippy::too_many_arguments)]
+fn dense(f: &mut Fb, src: &str, n_in: usize, out_blocks: usize, w: &str, bias: &str, act_: &FusedAct, dst: &str) {
+    let (b, vt) = (f.b, f.vt.clone());
+    f.for_("0", &s(out_blocks), 1, &[], |f, ob, _| {
+        let oo = f.i("mul", ob, &s(b));
+        let init = f.vld(bias, &oo);
+        let r = f.for_("0", &s(n_in), 1, &[(vt.clone(), init)], |f, i, acc| {
+            let x = f.ld(src, i);
+            let xv = f.splat(&x);
+            let wo = f.i("mul", i, &s(out_blocks * b));
+            let wo = f.i("add", &wo, &oo);
+            let wv = f.vld(w, &wo);
+            vec![f.fma(&xv, &wv, &acc[0])]
+        });
+        let y = act::apply(f, act_, &r[0]);
+        f.vst(&y, dst, &oo);
+        vec![]
+    });
 }
 
 /// Elementwise `out = act(a * gate + r)` on blocked `[n][cb][hw][B]` data: `gate` (per image
