@@ -653,6 +653,12 @@ fn run_lowering<'g>(g: &'g Graph, input_shapes: &[Vec<usize>], b: usize, offsets
     if g.inputs().len() != 1 || g.outputs().len() != 1 {
         return Err(NativeError::Input(format!("the native engine takes models with one input and one output ({} and {} here)", g.inputs().len(), g.outputs().len())));
     }
+    // A constant output (a folded Shape, say) may be of any type; the engine writes f32.
+    let (oname, o) = &g.outputs()[0];
+    let odtype = g.node(o.node).outputs[o.slot].dtype;
+    if odtype != DType::F32 {
+        return Err(unsupported(oname, format!("the native engine writes f32 outputs; this one is {odtype}")));
+    }
     let outputs = g.outputs().iter().map(|(_, o)| *o).collect();
     let mut l = Lower { g, b, offsets, bufs: Vec::new(), steps: Vec::new(), weights: Vec::new(), vals: HashMap::new(), shapes, const_locs: HashMap::new(), absorbed: HashMap::new(), outputs };
     let inp = g.inputs()[0];
