@@ -382,14 +382,7 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                     // registers with the accumulators.
                     f.for_(&kyr.0, &kyr.1, 1, &ty, |f, ky, accs| {
                         let mut accs = accs.to_vec();
-                        let oys = f.i("mul", oy, &s(win.sh));
-                        let kyd = f.i("mul", ky, &s(win.dh));
-                        let iy0 = f.i("add", &oys, &kyd);
-                        let iy = f.i("sub", &iy0, &s(win.pt));
-                        let ibh = f.i("mul", &ob0, &s(win.h));
-                        let r = f.i("add", &ibh, &iy);
-                        let o = f.i("mul", &r, &s(win.w * b));
-                        let xrow = f.gep(&xn, &o);
+                        let xrow = input_row(f, &xn, oy, ky, &ob0, &win, b);
                         let x0s = f.i("mul", x0, &s(win.sw));
                         let ix0 = f.i("sub", &x0s, &s(win.pl));
                         let mut window: std::collections::BTreeMap<usize, String> = std::collections::BTreeMap::new();
@@ -430,14 +423,7 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                         let ty: Vec<(String, String)> = accs.iter().map(|a| (vt.clone(), a.clone())).collect();
                         f.for_(&kx_lo, &kx_hi, 1, &ty, |f, kx, accs| {
                             let mut accs = accs.to_vec();
-                            let oys = f.i("mul", oy, &s(win.sh));
-                            let kyd = f.i("mul", ky, &s(win.dh));
-                            let iy0 = f.i("add", &oys, &kyd);
-                            let iy = f.i("sub", &iy0, &s(win.pt));
-                            let ibh = f.i("mul", &ob0, &s(win.h));
-                            let r = f.i("add", &ibh, &iy);
-                            let o = f.i("mul", &r, &s(win.w * b));
-                            let xrow = f.gep(&xn, &o);
+                            let xrow = input_row(f, &xn, oy, ky, &ob0, &win, b);
                             let xv: Vec<String> = (0..t)
                                 .map(|ti| {
                                     let ox = f.i("add", x0, &s(ti));
@@ -558,6 +544,19 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
     });
     let (body, locs) = f.finish();
     (body, locs, k.items(b).0)
+}
+
+/// The input row an output row `oy` reads at kernel row `ky`, in input block `ob0`: a
+/// pointer into `xn` (rows of `win.w` pixels of `b` lanes), unpadded coordinates.
+fn input_row(f: &mut Fb, xn: &str, oy: &str, ky: &str, ob0: &str, win: &Window, b: usize) -> String {
+    let oys = f.i("mul", oy, &s(win.sh));
+    let kyd = f.i("mul", ky, &s(win.dh));
+    let iy0 = f.i("add", &oys, &kyd);
+    let iy = f.i("sub", &iy0, &s(win.pt));
+    let ibh = f.i("mul", ob0, &s(win.h));
+    let r = f.i("add", &ibh, &iy);
+    let o = f.i("mul", &r, &s(win.w * b));
+    f.gep(xn, &o)
 }
 
 /// Max pooling on NCHWc; items are (n, block, output row).
