@@ -98,3 +98,21 @@ pub struct ImportNotes {
 
 #[cfg(test)]
 mod tests;
+
+/// The element type of an ONNX `TensorProto.DataType` code (MindIR numbers its types the same
+/// way), or `None` for a type senetc does not support.
+pub fn dtype_of_onnx_code(code: i32) -> Option<senetc_ir::DType> {
+    use senetc_ir::DType;
+    Some(match code {
+        1 => DType::F32,
+        2 => DType::U8,
+        3 => DType::I8,
+        6 => DType::I32,
+        7 => DType::I64,
+        9 => DType::Bool,
+        10 => DType::F16,
+        11 => DType::F64,
+        16 => DType::BF16,
+        _ => return None,
+    })
+}

@@ -122,18 +122,11 @@ impl Value {
 /// The element type of a TensorProto `data_type` code (MindIR's codes equal ONNX's for
 /// these), or `None` for types senetc does not support.
 pub fn dtype_of_code(code: i32) -> Option<DType> {
-    Some(match code {
-        1 => DType::F32,
-        2 => DType::U8,
-        3 => DType::I8,
-        6 => DType::I32,
-        7 => DType::I64,
-        9 => DType::Bool,
-        10 => DType::F16,
-        11 | 17 => DType::F64,
-        16 => DType::BF16,
-        _ => return None,
-    })
+    // MindIR adds FLOAT64 = 17 beside ONNX's DOUBLE = 11.
+    if code == 17 {
+        return Some(DType::F64);
+    }
+    senetc_import::dtype_of_onnx_code(code)
 }
 
 /// The element type of a MindSpore `TypeId` (what `ops.Cast` receives as an INT64

@@ -8,21 +8,7 @@ use std::sync::Arc;
 /// `TensorProto.data_location` of a tensor whose bytes are in another file.
 const EXTERNAL: i32 = 1;
 
-/// ONNX `TensorProto.DataType` to IR dtype.
-pub fn dtype(code: i32) -> Option<DType> {
-    Some(match code {
-        1 => DType::F32,
-        2 => DType::U8,
-        3 => DType::I8,
-        6 => DType::I32,
-        7 => DType::I64,
-        9 => DType::Bool,
-        10 => DType::F16,
-        11 => DType::F64,
-        16 => DType::BF16,
-        _ => return None,
-    })
-}
+pub use senetc_import::dtype_of_onnx_code as dtype;
 
 /// Convert a TensorProto, taking its raw bytes without copying them (a window of `file`, the
 /// mapped model, when they are a slice of it).
