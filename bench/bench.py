@@ -2,13 +2,14 @@
 """Latency of senetc's CPU engines against onnxruntime and tract, in one run.
 
 Each model of ../shared/models at batch 1 and 8, 2 threads, median of --runs runs after
-warm-up. senetc is timed by `senetc bench --engine E` for each engine asked
+warm-up, in --rounds rounds that alternate senetc and onnxruntime (so a spell of load on a
+shared machine falls on both); the table holds the median over rounds. senetc is timed by `senetc bench --engine E` for each engine asked
 (`--engine interp|llvm|both`; inference only: compile happens once before);
 onnxruntime with ORT_ENABLE_ALL; tract through its Python bindings (load, into_model,
 into_runnable).
 Prints a table and the ratios senetc/peer (below 1 means senetc is faster).
 
-Usage: bench/bench.py [--senetc target/release/senetc] [--corpus ../shared] [--runs 20]
+Usage: bench/bench.py [--senetc target/release/senetc] [--corpus ../shared] [--runs 20] [--rounds 3]
        [--models a,b] [--batches 1,8] [--engine interp|llvm|both] [--json out.json]
 Setup: pip install onnxruntime numpy tract
 """
@@ -46,7 +47,8 @@ def bench_senetc(exe, model, batch, threads, warmup, runs, engine):
     return float(last.split("=", 1)[1])
 
 
-def bench_ort(model, x, threads, warmup, runs):
+def ort_session(model, threads):
+    """A run function for `model` on onnxruntime (ORT_ENABLE_ALL, `threads` intra-op threads)."""
     import onnxruntime as ort
     o = ort.SessionOptions()
     o.intra_op_num_threads = threads
@@ -54,7 +56,7 @@ def bench_ort(model, x, threads, warmup, runs):
     o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     s = ort.InferenceSession(str(model), o, providers=["CPUExecutionProvider"])
     name = s.get_inputs()[0].name
-    return median_ms(lambda: s.run(None, {name: x}), warmup, runs)
+    return lambda x: s.run(None, {name: x})
 
 
 def bench_tract(model, x, warmup, runs):
@@ -75,6 +77,7 @@ def main():
     ap.add_argument("--corpus", default=str(root.parent / "shared"))
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--batches", default="1,8")
@@ -84,7 +87,7 @@ def main():
     engines = ["interp", "llvm"] if a.engine == "both" else [a.engine]
     rows = []
     load = open("/proc/loadavg").read().split()[:3] if pathlib.Path("/proc/loadavg").exists() else ["?"] * 3
-    print(f"load average at start: {' '.join(load)}")
+    print(f"load average at start: {' '.join(load)}; {a.rounds} rounds of {a.runs} runs, {a.threads} threads")
     head = "".join(f" {e + ' ms':>10}" for e in engines)
     ratios = "".join(f" {e + '/ort':>11}" for e in engines) + "".join(f" {e + '/tract':>13}" for e in engines)
     print(f"{'model':<20} {'batch':>5}{head} {'ort ms':>8} {'tract ms':>9}{ratios}")
@@ -93,10 +96,16 @@ def main():
         x1 = np.load(model.parent / "input.npy")
         for batch in [int(b) for b in a.batches.split(",")]:
             x = np.ascontiguousarray(np.repeat(x1, batch, axis=0))
-            s = {e: bench_senetc(a.senetc, model, batch, a.threads, a.warmup, a.runs, e) for e in engines}
-            o = bench_ort(model, x, a.threads, a.warmup, a.runs)
+            run_ort = ort_session(model, a.threads)
+            per_round = {e: [] for e in engines + ["ort"]}
+            for _ in range(a.rounds):
+                for e in engines:
+                    per_round[e].append(bench_senetc(a.senetc, model, batch, a.threads, a.warmup, a.runs, e))
+                per_round["ort"].append(median_ms(lambda: run_ort(x), a.warmup, a.runs))
+            s = {e: float(np.median(per_round[e])) for e in engines}
+            o = float(np.median(per_round["ort"]))
             t = bench_tract(model, x, a.warmup, a.runs)
-            row = {"model": name, "batch": batch, "ort_ms": o, "tract_ms": t}
+            row = {"model": name, "batch": batch, "ort_ms": o, "tract_ms": t, "rounds": per_round}
             for e in engines:
                 row[f"{e}_ms"] = s[e]
                 row[f"{e}_over_ort"] = s[e] / o

@@ -197,8 +197,11 @@ impl ConvK {
     fn flat_len(&self) -> usize {
         let hw = self.win.oh * self.win.ow;
         let t = self.owt;
-        // About 8 tiles per item: enough work per item, enough items to share.
-        (t * 8).min(hw.div_ceil(t) * t)
+        // About 8 tiles per item (enough work per item, enough items to share), the rows of
+        // about equal length: a last row of a pixel or two would leave the multiply-add units
+        // waiting on a few accumulators.
+        let rows = hw.div_ceil(t * 8);
+        hw.div_ceil(rows)
     }
 
     /// (items, radices of the item index).
@@ -258,8 +261,43 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
             let ch = f.i("mul", &g, &s(cg));
             f.i("udiv", &ch, &s(b))
         };
-        // One register tile of `t` pixels starting at pixel `px0` (flat) or column `ox0` of row `oy`.
-        let tile = |f: &mut Fb, oy: &str, x0: &str, t: usize, kyr: &(String, String), kxr: Option<(String, String)>| {
+        // An activation that costs more than the multiply-adds of a small conv's output (e^x)
+        // runs in a pass over each finished row, out of the register tile: there it has the
+        // vector registers to itself.
+        let deferred = act::expensive(&k.act) || k.residual.as_ref().is_some_and(|(_, a)| act::expensive(a));
+        // Offset (floats) of output vector `ti` of a tile at `x0` in output block `obo`: pixel
+        // `x0 + ti` (flat), or column `x0 + ti` of the row `row`.
+        let out_offset = |f: &mut Fb, obo: &str, x0: &str, ti: usize| {
+            let base = if flat {
+                let a = f.i("mul", obo, &s(ohw));
+                let px = f.i("add", x0, &s(ti));
+                f.i("add", &a, &px)
+            } else {
+                let a = f.i("mul", obo, &s(win.oh));
+                let r = f.i("add", &a, row);
+                let r = f.i("mul", &r, &s(win.ow));
+                let ox = f.i("add", x0, &s(ti));
+                f.i("add", &r, &ox)
+            };
+            f.i("mul", &base, &s(b))
+        };
+        let row_pass = |f: &mut Fb, x0: &str, count: usize| {
+            for o in 0..obt {
+                let obo = f.i("add", &ob0, &s(o));
+                let start = out_offset(f, &obo, x0, 0);
+                act_pass(f, &on, rn.as_deref(), &start, count, &k.act, k.residual.as_ref().map(|(_, a)| a));
+            }
+        };
+        // One register tile of `t` pixels starting at pixel `x0` (flat) or column `x0` of row `oy`.
+        // An edge tile has its first column `x0c` fixed at generation time: each pixel's column
+        // taps that fall outside the input are left out of its code.
+        let tile = |f: &mut Fb, oy: &str, x0: &str, t: usize, kyr: &(String, String), x0c: Option<usize>| {
+            let inside = |ti: usize, kx: usize| {
+                x0c.is_none_or(|c| {
+                    let ix = ((c + ti) * win.sw + kx * win.dw) as isize - win.pl as isize;
+                    ix >= 0 && ix < win.w as isize
+                })
+            };
             let mut accs = Vec::new();
             for o in 0..obt {
                 let init = match &bp {
@@ -275,7 +313,6 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                 }
             }
             let ty: Vec<(String, String)> = accs.iter().map(|a| (vt.clone(), a.clone())).collect();
-            let (kx_lo, kx_hi) = kxr.clone().unwrap_or(("0".into(), s(win.kw)));
             let accs = match k.mode {
                 ConvMode::Broadcast { .. } => {
                     let full = cg / b;
@@ -286,7 +323,8 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                         let jb = f.i("sub", ib, &ib0);
                         f.for_(&kyr.0, &kyr.1, 1, &ty, |f, ky, accs| {
                             let ty: Vec<(String, String)> = accs.iter().map(|a| (vt.clone(), a.clone())).collect();
-                            f.for_(&kx_lo, &kx_hi, 1, &ty, |f, kx, accs| {
+                            // Column tap `kx` (SSA), `kxc` when it is a constant of an edge tile.
+                            let column = |f: &mut Fb, kx: &str, kxc: Option<usize>, accs: &[String]| {
                                 let mut accs = accs.to_vec();
                                 // Input row: x[ib][iy][..]
                                 let xrow = if flat {
@@ -350,6 +388,9 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                                         })
                                         .collect();
                                     for (ti, xo) in xoffs.iter().enumerate() {
+                                        if kxc.is_some_and(|kx| !inside(ti, kx)) {
+                                            continue;
+                                        }
                                         let xi = f.i("add", xo, &s(lane));
                                         let xs = f.ld(&xrow, &xi);
                                         let xv = f.splat(&xs);
@@ -360,7 +401,12 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                                     }
                                 }
                                 accs
-                            })
+                            };
+                            if x0c.is_some() {
+                                (0..win.kw).fold(accs.to_vec(), |accs, kx| column(f, &s(kx), Some(kx), &accs))
+                            } else {
+                                f.for_("0", &s(win.kw), 1, &ty, |f, kx, accs| column(f, kx, None, accs))
+                            }
                         })
                     };
                     let mut accs = accs;
@@ -375,11 +421,10 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                     }
                     accs
                 }
-                ConvMode::Shuffle if kxr.is_none() => {
-                    // Every column tap is inside the input: the row's input vectors are loaded
-                    // once and reused by every tap that reads them (t + kw - 1 loads per kernel
-                    // row at stride 1, instead of t * kw); the plan sizes `t` so they stay in
-                    // registers with the accumulators.
+                ConvMode::Shuffle => {
+                    // The row's input vectors are loaded once and reused by every tap that reads
+                    // them (t + kw - 1 loads per kernel row at stride 1, instead of t * kw); the
+                    // plan sizes `t` so they stay in registers with the accumulators.
                     f.for_(&kyr.0, &kyr.1, 1, &ty, |f, ky, accs| {
                         let mut accs = accs.to_vec();
                         let xrow = input_row(f, &xn, oy, ky, &ob0, &win, b);
@@ -398,6 +443,9 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                                 let w = f.vld(&wp, &e);
                                 let mask: Vec<usize> = (0..b).map(|l| (l / cg) * cg + j).collect();
                                 for (ti, acc) in accs.iter_mut().enumerate().take(t) {
+                                    if !inside(ti, kx) {
+                                        continue;
+                                    }
                                     let pos = ti * win.sw + kx * win.dw;
                                     let xv = match window.get(&pos) {
                                         Some(v) => v.clone(),
@@ -417,69 +465,27 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                         accs
                     })
                 }
-                ConvMode::Shuffle => {
-                    let ty2 = ty.clone();
-                    f.for_(&kyr.0, &kyr.1, 1, &ty2, |f, ky, accs| {
-                        let ty: Vec<(String, String)> = accs.iter().map(|a| (vt.clone(), a.clone())).collect();
-                        f.for_(&kx_lo, &kx_hi, 1, &ty, |f, kx, accs| {
-                            let mut accs = accs.to_vec();
-                            let xrow = input_row(f, &xn, oy, ky, &ob0, &win, b);
-                            let xv: Vec<String> = (0..t)
-                                .map(|ti| {
-                                    let ox = f.i("add", x0, &s(ti));
-                                    let oxs = f.i("mul", &ox, &s(win.sw));
-                                    let kxd = f.i("mul", kx, &s(win.dw));
-                                    let a = f.i("add", &oxs, &kxd);
-                                    let ix = f.i("sub", &a, &s(win.pl));
-                                    let xo = f.i("mul", &ix, &s(b));
-                                    f.vld(&xrow, &xo)
-                                })
-                                .collect();
-                            let kyw = f.i("mul", ky, &s(win.kw));
-                            let tap = f.i("add", &kyw, kx);
-                            for j in 0..cg {
-                                let a = f.i("mul", &ob0, &s(cg));
-                                let jj = f.i("add", &a, &s(j));
-                                let jt = f.i("mul", &jj, &s(taps));
-                                let e = f.i("add", &jt, &tap);
-                                let e = f.i("mul", &e, &s(b));
-                                let w = f.vld(&wp, &e);
-                                let mask: Vec<usize> = (0..b).map(|l| (l / cg) * cg + j).collect();
-                                for ti in 0..t {
-                                    let xs = if cg == 1 { xv[ti].clone() } else { f.shuffle(&xv[ti], &mask) };
-                                    accs[ti] = f.fma(&xs, &w, &accs[ti]);
-                                }
-                            }
-                            accs
-                        })
-                    })
-                }
             };
-            // Epilogue and store.
-            for o in 0..obt {
-                for ti in 0..t {
-                    let mut v = act::apply(f, &k.act, &accs[o * t + ti]);
+            // Epilogue and store: each activation over the whole tile at once (interleaved),
+            // unless a pass over the finished row does it (`deferred`).
+            if deferred {
+                for (o, acc) in accs.chunks(t).enumerate() {
                     let obo = f.i("add", &ob0, &s(o));
-                    let base = if flat {
-                        let a = f.i("mul", &obo, &s(ohw));
-                        let px = f.i("add", x0, &s(ti));
-                        f.i("add", &a, &px)
-                    } else {
-                        let a = f.i("mul", &obo, &s(win.oh));
-                        let r = f.i("add", &a, oy);
-                        let r = f.i("mul", &r, &s(win.ow));
-                        let ox = f.i("add", x0, &s(ti));
-                        f.i("add", &r, &ox)
-                    };
-                    let off = f.i("mul", &base, &s(b));
-                    if let (Some(rn), Some((_, a2))) = (&rn, &k.residual) {
-                        let r = f.vld(rn, &off);
-                        let sum = f.vop("fadd", &v, &r);
-                        v = act::apply(f, a2, &sum);
+                    for (ti, v) in acc.iter().enumerate() {
+                        let off = out_offset(f, &obo, x0, ti);
+                        f.vst(v, &on, &off);
                     }
-                    f.vst(&v, &on, &off);
+                }
+                return;
+            }
+            let mut offs = Vec::with_capacity(accs.len());
+            for o in 0..obt {
+                let obo = f.i("add", &ob0, &s(o));
+                for ti in 0..t {
+                    offs.push(out_offset(f, &obo, x0, ti));
                 }
             }
+            epilogue(f, &accs, &offs, &on, rn.as_deref(), &k.act, k.residual.as_ref().map(|(_, a)| a));
         };
         let t = k.owt;
         if flat {
@@ -489,7 +495,7 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
             let p0 = f.i("mul", row, &s(len));
             let emit_row = |f: &mut Fb, len: usize| {
                 let kyr = ("0".to_string(), "1".to_string());
-                let nt = len / t;
+                let (nt, rest) = tiling(len, t);
                 if nt > 0 {
                     f.for_("0", &s(nt), 1, &[], |f, i, _| {
                         let a = f.i("mul", i, &s(t));
@@ -498,10 +504,14 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
                         vec![]
                     });
                 }
-                let r = len % t;
-                if r > 0 {
-                    let x0 = f.i("add", &p0, &s(nt * t));
+                let mut at = nt * t;
+                for r in rest {
+                    let x0 = f.i("add", &p0, &s(at));
                     tile(f, "0", &x0, r, &kyr, None);
+                    at += r;
+                }
+                if deferred {
+                    row_pass(f, &p0, len);
                 }
             };
             if last_len == len {
@@ -516,34 +526,108 @@ pub fn conv(k: &ConvK, b: usize) -> Gen {
             let oy = row.clone();
             let kyr = Window::taps(f, &oy, win.sh, win.pt, win.dh, win.h, win.kh);
             let (lo, hi) = win.interior_x();
-            let border = |f: &mut Fb, a: usize, z: usize| {
-                if a < z {
-                    f.for_(&s(a), &s(z), 1, &[], |f, ox, _| {
-                        let kxr = Window::taps(f, ox, win.sw, win.pl, win.dw, win.w, win.kw);
-                        tile(f, &oy, ox, 1, &kyr, Some(kxr));
-                        vec![]
-                    });
+            // Edge tiles (fixed columns) cover the columns whose taps leave the input, whole
+            // tiles from each end; the columns between run in a loop. A narrow row is all edge tiles.
+            let ow = win.ow;
+            let (l, r) = if hi <= lo || ow <= 2 * t {
+                (ow, ow)
+            } else {
+                let l = (lo.div_ceil(t) * t).min(ow);
+                (l, (ow - (ow - hi).div_ceil(t) * t).max(l))
+            };
+            let edge = |f: &mut Fb, from: usize, to: usize| {
+                let (nt, rest) = tiling(to - from, t);
+                let mut at = from;
+                for size in std::iter::repeat_n(t, nt).chain(rest) {
+                    tile(f, &oy, &s(at), size, &kyr, Some(at));
+                    at += size;
                 }
             };
-            border(f, 0, lo);
-            let nt = (hi - lo) / t;
+            edge(f, 0, l);
+            let (nt, rest) = tiling(r - l, t);
             if nt > 0 {
                 f.for_("0", &s(nt), 1, &[], |f, i, _| {
                     let a = f.i("mul", i, &s(t));
-                    let x0 = f.i("add", &s(lo), &a);
+                    let x0 = f.i("add", &s(l), &a);
                     tile(f, &oy, &x0, t, &kyr, None);
                     vec![]
                 });
             }
-            let r = (hi - lo) % t;
-            if r > 0 {
-                tile(f, &oy, &s(lo + nt * t), r, &kyr, None);
+            let mut at = l + nt * t;
+            for size in rest {
+                tile(f, &oy, &s(at), size, &kyr, None);
+                at += size;
             }
-            border(f, hi, win.ow);
+            edge(f, r, ow);
+            if deferred {
+                row_pass(f, "0", win.ow);
+            }
         }
     });
     let (body, locs) = f.finish();
     (body, locs, k.items(b).0)
+}
+
+/// Store `act2(act(v) + r[off])` (`act` alone without `r`) for each vector `v` to `out[off]`.
+fn epilogue(f: &mut Fb, vs: &[String], offs: &[String], out: &str, r: Option<&str>, act_: &FusedAct, act2: Option<&FusedAct>) {
+    let mut ys = act::apply_all(f, act_, vs);
+    if let (Some(r), Some(a2)) = (r, act2) {
+        let sums: Vec<String> = ys
+            .iter()
+            .zip(offs)
+            .map(|(y, o)| {
+                let rv = f.vld(r, o);
+                f.vop("fadd", y, &rv)
+            })
+            .collect();
+        ys = act::apply_all(f, a2, &sums);
+    }
+    for (y, o) in ys.iter().zip(offs) {
+        f.vst(y, out, o);
+    }
+}
+
+/// [`epilogue`] in place over `count` consecutive vectors of `out` from offset `start`, a group
+/// of vectors interleaved per iteration.
+fn act_pass(f: &mut Fb, out: &str, r: Option<&str>, start: &str, count: usize, act_: &FusedAct, act2: Option<&FusedAct>) {
+    let b = f.b;
+    let g = act::group(b);
+    let run = |f: &mut Fb, first: &str, n: usize| {
+        let offs: Vec<String> = (0..n)
+            .map(|i| {
+                let v = f.i("add", first, &s(i));
+                let o = f.i("mul", &v, &s(b));
+                f.i("add", start, &o)
+            })
+            .collect();
+        let xs: Vec<String> = offs.iter().map(|o| f.vld(out, o)).collect();
+        epilogue(f, &xs, &offs, out, r, act_, act2);
+    };
+    let full = count / g;
+    if full > 0 {
+        f.for_("0", &s(full), 1, &[], |f, i, _| {
+            let first = f.i("mul", i, &s(g));
+            run(f, &first, g);
+            vec![]
+        });
+    }
+    if !count.is_multiple_of(g) {
+        run(f, &s(full * g), count % g);
+    }
+}
+
+/// `len` pixels in register tiles of `t`: (full tiles, the sizes of the tiles after them). A
+/// short remainder shares the last full tile's pixels (7 as 4 + 3, not 6 + 1): a tile of one
+/// or two pixels has too few independent accumulators to keep the multiply-adds busy.
+fn tiling(len: usize, t: usize) -> (usize, Vec<usize>) {
+    let (nt, r) = (len / t, len % t);
+    if r == 0 {
+        (nt, vec![])
+    } else if nt > 0 && 2 * r < t {
+        (nt - 1, vec![(t + r).div_ceil(2), (t + r) / 2])
+    } else {
+        (nt, vec![r])
+    }
 }
 
 /// The input row an output row `oy` reads at kernel row `ky`, in input block `ob0`: a

@@ -157,6 +157,8 @@ pub(crate) struct RunStep {
     parallel: bool,
     label: &'static str,
     index: usize,
+    /// Profiling: time spent in per-image runs.
+    spent: std::sync::atomic::AtomicU64,
 }
 
 /// A graph compiled to native code for fixed input shapes.
@@ -217,7 +219,8 @@ impl NativePlan {
             };
             // Below this much work a step runs on one thread: splitting costs more than it saves.
             let parallel = threads > 1 && st.items > 1 && st.cost >= 32 * 1024;
-            steps.push(RunStep { exec, ptrs: vec![std::ptr::null_mut(); st.locs.len()], locs: st.locs.clone(), items: st.items, parallel, label: st.label, index });
+            let ptrs = vec![std::ptr::null_mut(); st.locs.len()];
+            steps.push(RunStep { exec, ptrs, locs: st.locs.clone(), items: st.items, parallel, label: st.label, index, spent: Default::default() });
         }
         let arena = aligned(lowered.arena);
         let mut weights = aligned(lowered.weights.len());
@@ -286,7 +289,7 @@ impl NativePlan {
         let lowered = &self.lowered;
         let reference = |index: usize| run_reference(lowered, index, &ptrs);
         let profile = self.profile.as_mut();
-        self.team.run(&self.steps, &ptrs, &reference, profile);
+        self.team.run(&self.steps, &lowered.segments, lowered.input[0], &ptrs, &reference, profile);
         Ok(vec![(oname, Tensor::from_f32(oshape, &out))])
     }
 }
@@ -357,5 +360,8 @@ impl team::Exec for RunStep {
     }
     fn label(&self) -> &'static str {
         self.label
+    }
+    fn spent(&self) -> &std::sync::atomic::AtomicU64 {
+        &self.spent
     }
 }

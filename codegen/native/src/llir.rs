@@ -195,14 +195,6 @@ impl Fb {
         self.def(&format!("call {vt} @llvm.fma.v{nb}f32({vt} {a}, {vt} {b}, {vt} {c})"))
     }
 
-    /// A vector intrinsic of one or two operands (`maxnum`, `minnum`, `floor`).
-    pub fn vcall(&mut self, name: &str, args: &[&str]) -> String {
-        let vt = self.vt.clone();
-        let nb = self.b;
-        let a: Vec<String> = args.iter().map(|x| format!("{vt} {x}")).collect();
-        self.def(&format!("call {vt} @llvm.{name}.v{nb}f32({})", a.join(", ")))
-    }
-
     /// Lane-wise `pred(a, b) ? x : y` with a float comparison.
     pub fn vsel_cmp(&mut self, pred: &str, a: &str, b: &str, x: &str, y: &str) -> String {
         let vt = self.vt.clone();
@@ -273,8 +265,5 @@ pub fn declarations(b: usize) -> String {
     let vt = format!("<{b} x float>");
     let mut s = String::new();
     let _ = writeln!(s, "declare {vt} @llvm.fma.v{b}f32({vt}, {vt}, {vt})");
-    for f in ["maxnum", "minnum"] {
-        let _ = writeln!(s, "declare {vt} @llvm.{f}.v{b}f32({vt}, {vt})");
-    }
     s
 }

@@ -45,6 +45,10 @@ pub struct Step {
     pub items: usize,
     /// Rough cost (multiply-adds or elements), to decide whether to split.
     pub cost: usize,
+    /// Its items fall into this many equal, consecutive parts, one per image, each reading and
+    /// writing only that image's part of every buffer (1: the step mixes images, or reads
+    /// weights so large that it should see the whole batch at once).
+    pub images: usize,
     /// What it runs.
     pub kind: StepKind,
 }
@@ -63,6 +67,11 @@ pub struct Lowered {
     pub input: Vec<usize>,
     /// Output name and shape.
     pub output: (String, Vec<usize>),
+    /// Runs of steps that may run image by image (each image through the whole run before
+    /// the next): at batch > 1 an image's activations stay in cache from one step to the next,
+    /// where step by step over the whole batch they do not. Buffers touched in a run are live
+    /// for all of it, so either order is correct.
+    pub segments: Vec<std::ops::Range<usize>>,
 }
 
 #[derive(Clone)]
@@ -141,7 +150,7 @@ impl<'g> Lower<'g> {
         Loc { base: Base::Weights, off }
     }
 
-    fn step(&mut self, name_hint: &str, label: &'static str, cost: usize, locs: &[Loc], gen: kern::Gen) {
+    fn step(&mut self, name_hint: &str, label: &'static str, cost: usize, images: usize, locs: &[Loc], gen: kern::Gen) {
         for &l in locs {
             self.touch(l);
         }
@@ -149,7 +158,8 @@ impl<'g> Lower<'g> {
         // FNV-1a of the body: identical code (same shapes, other buffers) is one function.
         let h = body.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, c| (h ^ c as u64).wrapping_mul(0x0100_0000_01b3));
         let name = format!("{name_hint}_{h:016x}");
-        self.steps.push(Step { name, locs: params, label, items, cost, kind: StepKind::Gen { body } });
+        debug_assert!(items.is_multiple_of(images), "{name}: {items} items in {images} images");
+        self.steps.push(Step { name, locs: params, label, items, cost, images, kind: StepKind::Gen { body } });
     }
 
     fn const_data(&self, o: Outlet) -> Option<Vec<f32>> {
@@ -198,11 +208,11 @@ impl<'g> Lower<'g> {
         let out = self.alloc(n * cb * h * w * self.b);
         if let Some((x, gate)) = v.gated {
             let k = kern::blocked_eltwise(x, Some(gate), None, out, n * cb, h * w, &FusedAct::None, self.b);
-            self.step("se_scale", "squeeze_excite", n * cb * h * w * self.b, &[x, gate, out], k);
+            self.step("se_scale", "squeeze_excite", n * cb * h * w * self.b, n, &[x, gate, out], k);
         } else {
             let x = v.plain.ok_or_else(|| unsupported(who, "value has no home"))?;
             let k = kern::to_blocked(x, out, n, c, h, w, self.b);
-            self.step("to_nchwc", "reorder", n * c * h * w, &[x, out], k);
+            self.step("to_nchwc", "reorder", n * c * h * w, n, &[x, out], k);
         }
         let e = self.vals.get_mut(&o).expect("value");
         e.blocked = Some(out);
@@ -220,7 +230,7 @@ impl<'g> Lower<'g> {
         let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
         let out = self.alloc(n * c * h * w);
         let k = kern::to_plain(x, out, n, c, h, w, self.b);
-        self.step("to_nchw", "reorder", n * c * h * w, &[x, out], k);
+        self.step("to_nchw", "reorder", n * c * h * w, n, &[x, out], k);
         self.vals.get_mut(&o).expect("value").plain = Some(out);
         Ok(out)
     }
@@ -265,7 +275,7 @@ impl<'g> Lower<'g> {
                 let (cb, crb) = (c.div_ceil(b), cr.div_ceil(b));
                 let pooled = self.alloc(n * cb * b);
                 let k = kern::channel_mean(x, pooled, n, c, h * w, false, b);
-                self.step("se_pool", "squeeze_excite", n * cb * h * w * b, &[x, pooled], k);
+                self.step("se_pool", "squeeze_excite", n * cb * h * w * b, n, &[x, pooled], k);
                 let (w1, b1, w2, b2) = (self.const_data(ins[1]).unwrap(), self.const_data(ins[2]).unwrap(), self.const_data(ins[3]).unwrap(), self.const_data(ins[4]).unwrap());
                 let mut w1t = vec![0.0; c * crb * b];
                 for j in 0..cr {
@@ -287,7 +297,7 @@ impl<'g> Lower<'g> {
                 let hidden = self.alloc(n * crb * b);
                 let gate = self.alloc(n * cb * b);
                 let k = kern::se_fc(pooled, hidden, gate, w1l, b1l, w2l, b2l, n, c, cr, &se.act, &se.gate, b);
-                self.step("se_fc", "squeeze_excite", 1, &[pooled, hidden, gate], k);
+                self.step("se_fc", "squeeze_excite", 1, n, &[pooled, hidden, gate], k);
                 // The gate is applied by the consumer when it can (a conv's weights, an add). A conv
                 // scales its weight vectors once per input channel and register tile, about 1/t more
                 // vector work than the conv itself; a separate scaling pass costs about one vector op
@@ -308,7 +318,7 @@ impl<'g> Lower<'g> {
                 } else {
                     let out = self.alloc(n * cb * h * w * b);
                     let k = kern::blocked_eltwise(x, Some(gate), None, out, n * cb, h * w, &FusedAct::None, b);
-                    self.step("se_scale", "squeeze_excite", n * cb * h * w * b, &[x, gate, out], k);
+                    self.step("se_scale", "squeeze_excite", n * cb * h * w * b, n, &[x, gate, out], k);
                     self.set(out_o, Val { shape: oshape, plain: None, blocked: Some(out), gated: None });
                 }
                 Ok(())
@@ -333,7 +343,7 @@ impl<'g> Lower<'g> {
                 let x = self.blocked(ins[0], &name)?;
                 let out = self.alloc(n * c.div_ceil(b) * win.oh * win.ow * b);
                 let k = kern::max_pool(x, out, n, c, &win, b);
-                self.step("max_pool", "max_pool", n * c * win.oh * win.ow * win.kh * win.kw, &[x, out], k);
+                self.step("max_pool", "max_pool", n * c * win.oh * win.ow * win.kh * win.kw, n, &[x, out], k);
                 self.set(out_o, Val { shape: oshape, plain: None, blocked: Some(out), gated: None });
                 Ok(())
             }
@@ -364,7 +374,7 @@ impl<'g> Lower<'g> {
                 let a = self.plain(ins[0], &name)?;
                 let out = self.alloc(m * n);
                 let kk = kern::gemm(a, wl, bl, out, m, k, n, b);
-                self.step("gemm", "gemm", m * n * k, &[a, out], kk);
+                self.step("gemm", "gemm", m * n * k, 1, &[a, out], kk);
                 self.set(out_o, Val { shape: oshape, plain: Some(out), blocked: None, gated: None });
                 Ok(())
             }
@@ -380,7 +390,7 @@ impl<'g> Lower<'g> {
                 }
                 self.touch(out);
                 let nm = format!("ref{}_{}", self.steps.len(), op.name());
-                self.steps.push(Step { name: nm, locs: vec![], label: op.name(), items: 1, cost: 1, kind: StepKind::Reference { op: op.clone(), ins: operands, out: (out, oshape.clone()) } });
+                self.steps.push(Step { name: nm, locs: vec![], label: op.name(), items: 1, cost: 1, images: 1, kind: StepKind::Reference { op: op.clone(), ins: operands, out: (out, oshape.clone()) } });
                 self.set(out_o, Val { shape: oshape, plain: Some(out), blocked: None, gated: None });
                 Ok(())
             }
@@ -394,7 +404,7 @@ impl<'g> Lower<'g> {
         let x = self.blocked(ins[0], &name)?;
         let out = self.alloc(n * c);
         let k = kern::channel_mean(x, out, n, c, h * w, true, self.b);
-        self.step("mean", "reduce_mean", n * c * h * w, &[x, out], k);
+        self.step("mean", "reduce_mean", n * c * h * w, n, &[x, out], k);
         self.set(Outlet::new(id), Val { shape: oshape.to_vec(), plain: Some(out), blocked: None, gated: None });
         Ok(())
     }
@@ -431,7 +441,7 @@ impl<'g> Lower<'g> {
             locs.extend(gate);
             locs.extend(r);
             let k = kern::blocked_eltwise(x, gate, r, out, n * cb, h * w, &act, b);
-            self.step(hint, label, n * cb * h * w * b, &locs, k);
+            self.step(hint, label, n * cb * h * w * b, n, &locs, k);
             self.set(out_o, Val { shape: oshape.to_vec(), plain: None, blocked: Some(out), gated: None });
         } else {
             let x = self.plain(a0, &name)?;
@@ -444,7 +454,7 @@ impl<'g> Lower<'g> {
             let mut locs = vec![x, out];
             locs.extend(r);
             let k = kern::plain_eltwise(x, r, out, len, &act, b);
-            self.step(hint, label, len, &locs, k);
+            self.step(hint, label, len, 1, &locs, k);
             self.set(out_o, Val { shape: oshape.to_vec(), plain: Some(out), blocked: None, gated: None });
         }
         Ok(())
@@ -588,7 +598,10 @@ impl<'g> Lower<'g> {
         let gen = kern::conv(&k, b);
         let _ = items;
         let label = conv_label(c.group, cin, (kh, kw));
-        self.step("conv", label, k.macs(), &locs, gen);
+        // Image by image unless the weights outweigh an image's activations (the late layers of
+        // a classifier): those are better read once for the whole batch.
+        let images = if wp.len() > cin * h * w + cout * oshape[2] * oshape[3] { 1 } else { n };
+        self.step("conv", label, k.macs(), images, &locs, gen);
         let v = Val { shape: oshape.to_vec(), plain: None, blocked: Some(out), gated: None };
         if let Some((_, _, cid)) = residual {
             self.absorbed.insert(cid, out_o);
@@ -672,7 +685,7 @@ fn run_lowering<'g>(g: &'g Graph, input_shapes: &[Vec<usize>], b: usize, offsets
     let len: usize = l.shapes[&o].iter().product();
     let dst = Loc { base: Base::Output, off: 0 };
     let k = kern::copy(src, dst, len, b);
-    l.step("output", "reorder", len, &[src], k);
+    l.step("output", "reorder", len, 1, &[src], k);
     Ok((l, order))
 }
 
@@ -702,13 +715,45 @@ fn plan_offsets(bufs: &[Buf]) -> (Vec<usize>, usize) {
     (offsets, end)
 }
 
+/// The maximal runs of steps that split by image, at a batch of more than one image.
+fn segments(steps: &[Step], batch: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    if batch < 2 {
+        return out;
+    }
+    for (i, st) in steps.iter().enumerate() {
+        if st.images != batch {
+            continue;
+        }
+        match out.last_mut() {
+            Some(r) if r.end == i => r.end = i + 1,
+            _ => out.push(i..i + 1),
+        }
+    }
+    out
+}
+
 /// Lower `g` for inputs of `input_shapes` with `b`-lane vectors.
 pub fn lower(g: &Graph, input_shapes: &[Vec<usize>], b: usize) -> Result<Lowered, NativeError> {
-    let (first, _) = run_lowering(g, input_shapes, b, None)?;
+    let (mut first, _) = run_lowering(g, input_shapes, b, None)?;
+    let batch = first.shapes[&Outlet::new(g.inputs()[0])].first().copied().unwrap_or(1);
+    // A buffer touched inside a segment is live for all of it: image 1 still reads what
+    // image 0 has finished with.
+    for seg in segments(&first.steps, batch) {
+        for buf in &mut first.bufs {
+            if seg.contains(&buf.def) {
+                buf.def = seg.start;
+            }
+            if seg.contains(&buf.last) {
+                buf.last = seg.end - 1;
+            }
+        }
+    }
     let (offsets, arena) = plan_offsets(&first.bufs);
     let (second, _) = run_lowering(g, input_shapes, b, Some(offsets))?;
+    let segments = segments(&second.steps, batch);
     let input = second.shapes[&Outlet::new(g.inputs()[0])].clone();
     let (oname, o) = g.outputs()[0].clone();
     let oshape = second.shapes[&o].clone();
-    Ok(Lowered { b, steps: second.steps, weights: second.weights, arena: arena.max(16), input, output: (oname, oshape) })
+    Ok(Lowered { b, steps: second.steps, weights: second.weights, arena: arena.max(16), input, output: (oname, oshape), segments })
 }

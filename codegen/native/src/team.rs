@@ -21,14 +21,22 @@ pub(crate) trait Exec {
     fn parallel(&self) -> bool;
     fn reference(&self) -> Option<usize>;
     fn label(&self) -> &'static str;
+    /// Nanoseconds spent in the step's calls inside per-image runs (profiling).
+    fn spent(&self) -> &AtomicU64;
 }
 
-/// The published step: valid while its generation is current and chunks are outstanding.
+/// The published work: valid while its generation is current and chunks are outstanding.
+/// Either one step whose items are split into `chunks`, or (`images`) a run of `len` steps
+/// taken image by image: chunk `c` runs image `c` through every step of the run.
 struct Job {
     step: *const RunStep,
+    len: usize,
+    images: bool,
     ptrs: *const Ptrs,
     items: usize,
     chunks: usize,
+    /// Time each step's calls (per-image runs only; kept in the steps' counters).
+    timed: bool,
 }
 
 struct Shared {
@@ -73,9 +81,23 @@ impl Shared {
             // Safety: our chunk of this generation is outstanding, so the caller has not moved on
             // and the job is the one it published before the generation.
             let job = unsafe { &*self.job_fast.get() };
-            let (lo, hi) = Self::chunk_range(job, next as usize);
-            // Safety: the step and pointers outlive the generation (the caller waits for `done`).
-            unsafe { (*job.step).call(&*job.ptrs, lo, hi) };
+            // Safety: the steps and pointers outlive the generation (the caller waits for `done`).
+            unsafe {
+                if job.images {
+                    for k in 0..job.len {
+                        let st = &*job.step.add(k);
+                        let per = st.items() / job.chunks;
+                        let t = job.timed.then(std::time::Instant::now);
+                        st.call(&*job.ptrs, per * next as usize, per * (next as usize + 1));
+                        if let Some(t) = t {
+                            st.spent().fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                        }
+                    }
+                } else {
+                    let (lo, hi) = Self::chunk_range(job, next as usize);
+                    (*job.step).call(&*job.ptrs, lo, hi);
+                }
+            }
             self.done.fetch_add(1, Ordering::AcqRel);
             ran = true;
         }
@@ -94,7 +116,7 @@ impl Team {
         let shared = Arc::new(Shared {
             claim: AtomicU64::new(0),
             done: AtomicUsize::new(0),
-            job_fast: std::cell::UnsafeCell::new(Job { step: std::ptr::null(), ptrs: std::ptr::null(), items: 0, chunks: 0 }),
+            job_fast: std::cell::UnsafeCell::new(Job { step: std::ptr::null(), len: 0, images: false, ptrs: std::ptr::null(), items: 0, chunks: 0, timed: false }),
             quit: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             sleep: Mutex::new(()),
@@ -109,38 +131,57 @@ impl Team {
         Team { shared, handles, threads: n.max(1), gen: 0 }
     }
 
-    pub fn run(&mut self, steps: &[RunStep], ptrs: &Ptrs, reference: &(dyn Fn(usize) + Sync), mut profile: Option<&mut BTreeMap<&'static str, (usize, Duration)>>) {
+    /// Run `steps`, each of `segments` image by image (when there are `images` > 1, at least
+    /// one per thread).
+    pub fn run(
+        &mut self,
+        steps: &[RunStep],
+        segments: &[std::ops::Range<usize>],
+        images: usize,
+        ptrs: &Ptrs,
+        reference: &(dyn Fn(usize) + Sync),
+        mut profile: Option<&mut BTreeMap<&'static str, (usize, Duration)>>,
+    ) {
         use Exec as _;
-        let s = &*self.shared;
         if self.threads > 1 {
+            let s = &*self.shared;
             s.active.store(1, Ordering::Release);
             let _g = s.sleep.lock().unwrap_or_else(|e| e.into_inner());
             s.wake.notify_all();
         }
-        for st in steps {
+        // Image by image only when every thread gets an image: with fewer images than threads,
+        // splitting each step's items keeps them all busy.
+        let by_image = images > 1 && images >= self.threads;
+        let mut i = 0;
+        while i < steps.len() {
+            if let Some(seg) = segments.iter().find(|r| r.start == i).filter(|_| by_image) {
+                let run = &steps[seg.clone()];
+                let timed = profile.is_some();
+                if timed {
+                    for st in run {
+                        st.spent().store(0, Ordering::Relaxed);
+                    }
+                }
+                self.publish(Job { step: run.as_ptr(), len: run.len(), images: true, ptrs, items: images, chunks: images, timed });
+                if let Some(p) = profile.as_deref_mut() {
+                    // CPU time over the threads: the share of the wall time each step had.
+                    for st in run {
+                        let e = p.entry(st.label()).or_default();
+                        e.0 += 1;
+                        e.1 += Duration::from_nanos(st.spent().load(Ordering::Relaxed) / self.threads as u64);
+                    }
+                }
+                i = seg.end;
+                continue;
+            }
+            let st = &steps[i];
+            i += 1;
             let t = profile.as_ref().map(|_| std::time::Instant::now());
             if let Some(i) = st.reference() {
                 reference(i);
             } else if st.parallel() && self.threads > 1 {
-                self.gen += 1;
                 let chunks = st.items().min(8 * self.threads).min(0xffff);
-                // Safety: no chunk of the previous generation is outstanding (we waited for
-                // `done`), and helpers read the job only after claiming in the new generation.
-                unsafe { *s.job_fast.get() = Job { step: st, ptrs, items: st.items(), chunks } };
-                s.done.store(0, Ordering::Release);
-                s.claim.store(self.gen << 32 | (chunks as u64) << 16, Ordering::Release);
-                s.work(self.gen);
-                let mut spins = 0u32;
-                while s.done.load(Ordering::Acquire) < chunks {
-                    // A helper holding a chunk may have been preempted (a loaded machine):
-                    // after a short spin, give up the core so it can run and finish.
-                    spins += 1;
-                    if spins < 1 << 10 {
-                        std::hint::spin_loop();
-                    } else {
-                        std::thread::yield_now();
-                    }
-                }
+                self.publish(Job { step: st, len: 1, images: false, ptrs, items: st.items(), chunks, timed: false });
             } else {
                 st.call(ptrs, 0, st.items());
             }
@@ -151,9 +192,34 @@ impl Team {
             }
         }
         // Close the last generation so no helper can claim from a finished job.
+        let s = &*self.shared;
         self.gen += 1;
         s.claim.store(self.gen << 32, Ordering::Release);
         s.active.store(0, Ordering::Release);
+    }
+
+    /// Publish `job` to the helpers, work on it, and return when every chunk is done.
+    fn publish(&mut self, job: Job) {
+        let s = &*self.shared;
+        self.gen += 1;
+        let chunks = job.chunks.min(0xffff);
+        // Safety: no chunk of the previous generation is outstanding (we waited for `done`),
+        // and helpers read the job only after claiming in the new generation.
+        unsafe { *s.job_fast.get() = job };
+        s.done.store(0, Ordering::Release);
+        s.claim.store(self.gen << 32 | (chunks as u64) << 16, Ordering::Release);
+        s.work(self.gen);
+        let mut spins = 0u32;
+        while s.done.load(Ordering::Acquire) < chunks {
+            // A helper holding a chunk may have been preempted (a loaded machine): after a
+            // short spin, give up the core so it can run and finish.
+            spins += 1;
+            if spins < 1 << 10 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
     }
 }
 
