@@ -395,10 +395,13 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
         Op::Slice(s) => {
             let v = |x: &[usize]| x.iter().map(|&d| d as i64).collect::<Vec<i64>>();
             let n = s.axes.len();
+            // ONNX reads a negative end as counting from the end; the IR's -1 (through index
+            // 0, negative steps only) is any end below -extent, which ONNX clamps to -1.
+            let ends: Vec<i64> = s.ends.iter().map(|&e| if e < 0 { i64::MIN } else { e }).collect();
             inputs.push(konst("starts", Tensor::from_i64(vec![n], &v(&s.starts))));
-            inputs.push(konst("ends", Tensor::from_i64(vec![n], &v(&s.ends))));
+            inputs.push(konst("ends", Tensor::from_i64(vec![n], &ends)));
             inputs.push(konst("axes", Tensor::from_i64(vec![n], &v(&s.axes))));
-            inputs.push(konst("steps", Tensor::from_i64(vec![n], &v(&s.steps))));
+            inputs.push(konst("steps", Tensor::from_i64(vec![n], &s.steps)));
             one("Slice", inputs, attrs)
         }
         Op::Gather(g) => one("Gather", inputs, vec![int("axis", g.axis)]),

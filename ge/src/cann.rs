@@ -382,7 +382,10 @@ pub fn to_ir(cann: CannOp, a: &Attrs, cx: &dyn ReadContext) -> Result<Read, Stri
                 return Err("begin, end and strides differ in length".into());
             }
             let axes: Vec<usize> = (0..b.len()).collect();
-            Op::Slice(irops::Slice { axes, starts: b, ends: e, steps: st })
+            // Non-negative values only (`us`): TF-style negative ends and strides wrap and
+            // take masks, and senetc never writes them.
+            let signed = |v: Vec<usize>| v.into_iter().map(|x| x as i64).collect();
+            Op::Slice(irops::Slice { axes, starts: b, ends: signed(e), steps: signed(st) })
         }
         CannOp::SoftmaxV2 => match ints("axes")?.as_slice() {
             [axis] => Op::Softmax(irops::Softmax { axis: *axis }),

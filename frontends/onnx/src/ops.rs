@@ -581,7 +581,7 @@ fn gather(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
 }
 
 /// A strided window: of a shape value (evaluated at import, so it can feed Reshape), or of
-/// a tensor (the IR's `slice`, positive steps). Opsets before 10 give starts, ends and axes
+/// a tensor (the IR's `slice`, steps of either sign). Opsets before 10 give starts, ends and axes
 /// as attributes, later ones as constant inputs.
 fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let data = req(n, 0)?;
@@ -613,15 +613,15 @@ fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
         if op.axes.contains(&axis) {
             return Err(format!("Slice axes {axes:?} repeat an axis"));
         }
-        if steps[i] <= 0 {
-            return Err(format!("Slice step {} is not supported (only positive steps)", steps[i]));
+        if steps[i] == 0 {
+            return Err("Slice step is 0".into());
         }
-        let extent = dims[axis].known().ok_or_else(|| format!("Slice along the symbolic axis {axis}"))? as i64;
-        let clampi = |v: i64| (if v < 0 { v.saturating_add(extent) } else { v }).clamp(0, extent) as usize;
+        let extent = dims[axis].known().ok_or_else(|| format!("Slice along the symbolic axis {axis}"))?;
+        let (start, end) = Slice::resolve(starts[i], ends[i], steps[i], extent);
         op.axes.push(axis);
-        op.starts.push(clampi(starts[i]));
-        op.ends.push(clampi(ends[i]));
-        op.steps.push(steps[i] as usize);
+        op.starts.push(start);
+        op.ends.push(end);
+        op.steps.push(steps[i]);
     }
     one(imp.add(&n.name, Op::Slice(op), &[data])?)
 }
@@ -653,7 +653,7 @@ fn split(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let mut vals = Vec::with_capacity(parts);
     let mut start = 0;
     for (out, size) in n.output.iter().zip(sizes) {
-        let op = Slice { axes: vec![axis], starts: vec![start], ends: vec![start + size], steps: vec![1] };
+        let op = Slice { axes: vec![axis], starts: vec![start], ends: vec![(start + size) as i64], steps: vec![1] };
         start += size;
         vals.push(if out.is_empty() { Val::Poison } else { imp.add(out, Op::Slice(op), &[x])? });
     }

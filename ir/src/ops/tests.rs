@@ -165,3 +165,39 @@ fn gather_takes_along_an_axis() {
     let views = [View { data: &x, shape: &[2, 3] }, View { data: &[3.0], shape: &[1] }];
     assert!(Op::Gather(g).eval(&views, &mut [0.0; 2], &[2, 1]).is_err(), "index 3 of extent 3");
 }
+
+#[test]
+fn slice_with_negative_steps() {
+    // Expected values are numpy's (the ONNX reference slices with numpy):
+    // a = arange(20).reshape(4, 5); a[3:0:-2, 4::-1] and a[::-3, 4:1:-1].
+    let x: Vec<f32> = (0..20).map(|i| i as f32).collect();
+    let t = TensorType::new(DType::F32, Shape::known(&[4, 5]));
+    let onnx = |starts: [i64; 2], ends: [i64; 2], steps: [i64; 2]| {
+        let mut s = Slice { axes: vec![0, 1], ..Slice::default() };
+        for (i, extent) in [4usize, 5].into_iter().enumerate() {
+            let (b, e) = Slice::resolve(starts[i], ends[i], steps[i], extent);
+            s.starts.push(b);
+            s.ends.push(e);
+            s.steps.push(steps[i]);
+        }
+        Op::Slice(s)
+    };
+    let s = onnx([3, -1], [0, -10], [-2, -1]);
+    assert_eq!(s.infer(&[&t]).unwrap()[0].shape, Shape::known(&[2, 5]));
+    assert_eq!(eval(&s, &[(&x, &[4, 5])], &[2, 5]), [19.0, 18.0, 17.0, 16.0, 15.0, 9.0, 8.0, 7.0, 6.0, 5.0]);
+    let s = onnx([100, 4], [-100, 1], [-3, -1]);
+    assert_eq!(s.infer(&[&t]).unwrap()[0].shape, Shape::known(&[2, 3]));
+    assert_eq!(eval(&s, &[(&x, &[4, 5])], &[2, 3]), [19.0, 18.0, 17.0, 4.0, 3.0, 2.0]);
+    // Resolved positions: an end of -1 walks through index 0; the text keeps the signs.
+    let Op::Slice(sl) = &s else { unreachable!() };
+    assert_eq!((sl.starts.clone(), sl.ends.clone()), (vec![3, 4], vec![-1, 1]));
+    let mut text = String::new();
+    s.write_attrs(&mut text);
+    assert_eq!(text, " {axes=[0,1], starts=[3,4], ends=[-1,1], steps=[-3,-1]}");
+    // An empty axis, a step of 0, and an end that still counts from the end.
+    let empty = TensorType::new(DType::F32, Shape::known(&[0, 5]));
+    assert_eq!(s.infer(&[&empty]).unwrap()[0].shape, Shape::known(&[0, 3]));
+    assert!(Slice { axes: vec![0], starts: vec![0], ends: vec![2], steps: vec![0] }.infer(&[&t]).is_err());
+    assert!(Slice { axes: vec![0], starts: vec![3], ends: vec![-2], steps: vec![-1] }.infer(&[&t]).is_err());
+    assert!(Slice { axes: vec![0], starts: vec![0], ends: vec![-1], steps: vec![1] }.infer(&[&t]).is_err());
+}
