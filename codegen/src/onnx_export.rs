@@ -359,6 +359,17 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             pads_attrs(&mut attrs, p.auto_pad, &p.pads);
             one("MaxPool", inputs, attrs)
         }
+        Op::MaxPoolIndices(p) => {
+            // MaxPool's second output; its first, the values, gets a name nothing reads.
+            attrs.push(ints("kernel_shape", &p.kernel));
+            attrs.push(ints("strides", &p.strides));
+            attrs.push(ints("dilations", &p.dilations));
+            attrs.push(int("ceil_mode", p.ceil_mode as i64));
+            attrs.push(int("storage_order", p.column_major as i64));
+            pads_attrs(&mut attrs, p.auto_pad, &p.pads);
+            let values = format!("{out}/values");
+            Ok(Lowered::Nodes(vec![NodeProto { op_type: "MaxPool".into(), name: base.into(), input: inputs, output: vec![values, out.into()], attribute: attrs, ..Default::default() }]))
+        }
         Op::Gemm(m) => {
             attrs.push(float("alpha", m.alpha));
             attrs.push(float("beta", m.beta));

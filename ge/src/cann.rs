@@ -143,6 +143,7 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         | Op::ScaleShift(_)
         | Op::AveragePool(_)
         | Op::MaxPool(_)
+        | Op::MaxPoolIndices(_)
         | Op::Gemm(_)
         | Op::MatMul(_)
         | Op::Flatten(_)
@@ -206,7 +207,7 @@ pub fn mixlist_types(kind: OpKind) -> &'static [CannOp] {
         OpKind::Cast => &[C::Cast],
         OpKind::SqueezeExcite => &[C::ReduceMeanD, C::Conv2D, C::Mul],
         // Not lowered to Ascend: nothing in an ATC list names it.
-        OpKind::Gather => &[],
+        OpKind::Gather | OpKind::MaxPoolIndices => &[],
     }
 }
 

@@ -500,6 +500,11 @@ impl<'g> Lowerer<'g> {
                 let xi = self.input(ins[0]);
                 self.push(&name, CannOp::AvgPoolV2, vec![xi], vec![o], attrs)
             }
+            Op::MaxPoolIndices(_) => {
+                // MaxPoolWithArgmax-style CANN ops give TF's NHWC argmax or a bit mask, not
+                // ONNX's NCHW flat indices.
+                return Err(self.unsupported(node, "max pooling indices (ONNX MaxPool's Indices) are not lowered to Ascend: CANN's argmax pooling ops give other indices"));
+            }
             Op::MaxPool(p) => {
                 nchw(p.format, self)?;
                 if p.kernel.len() != 2 {

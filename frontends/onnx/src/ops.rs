@@ -125,10 +125,10 @@ fn check_bn(n: &NodeProto, _: i64) -> Result<(), String> {
 fn check_avg_pool(n: &NodeProto, o: i64) -> Result<(), String> {
     check_auto_pad(n, o)
 }
-/// `storage_order` only orders the Indices output, which is refused.
+/// `storage_order` orders the Indices output: 0 row-major, 1 column-major.
 fn check_max_pool(n: &NodeProto, o: i64) -> Result<(), String> {
-    if n.output.iter().skip(1).any(|o| !o.is_empty()) {
-        return Err("MaxPool's Indices output is not supported".into());
+    if !matches!(ai(n, "storage_order", 0), 0 | 1) {
+        return Err(format!("MaxPool storage_order {} (0 or 1)", ai(n, "storage_order", 0)));
     }
     check_auto_pad(n, o)
 }
@@ -360,6 +360,8 @@ fn average_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     unary(imp, n, Op::AveragePool(op))
 }
 
+/// Max pooling; its optional second output `Indices` is the IR's `max_pool_indices` on the
+/// same input, a node of its own (named after that output).
 fn max_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let (kernel, strides, dilations, pads) = window(n)?;
     let op = MaxPool {
@@ -371,7 +373,18 @@ fn max_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
         ceil_mode: ai(n, "ceil_mode", 0) != 0,
         format: DataFormat::Nchw,
     };
-    unary(imp, n, Op::MaxPool(op))
+    let indices = match n.output.get(1).filter(|o| !o.is_empty()) {
+        Some(out) => {
+            let MaxPool { kernel, strides, dilations, pads, auto_pad, ceil_mode, .. } = op.clone();
+            let column_major = ai(n, "storage_order", 0) == 1;
+            let ix = MaxPoolIndices { kernel, strides, dilations, pads, auto_pad, ceil_mode, column_major };
+            Some(imp.add(out, Op::MaxPoolIndices(ix), &[req(n, 0)?])?)
+        }
+        None => None,
+    };
+    let mut vals = unary(imp, n, Op::MaxPool(op))?;
+    vals.extend(indices);
+    Ok(vals)
 }
 
 fn gemm(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {

@@ -201,3 +201,31 @@ fn slice_with_negative_steps() {
     assert!(Slice { axes: vec![0], starts: vec![3], ends: vec![-2], steps: vec![-1] }.infer(&[&t]).is_err());
     assert!(Slice { axes: vec![0], starts: vec![0], ends: vec![-1], steps: vec![1] }.infer(&[&t]).is_err());
 }
+
+#[test]
+fn max_pool_indices_as_onnx() {
+    let t = |dt, shape: &[usize]| TensorType::new(dt, Shape::known(shape));
+    // ONNX's test_maxpool_with_argmax_2d_precomputed_pads: x = 1..25 in 5x5, 5x5 kernel, pads 2.
+    let x: Vec<f32> = (1..=25).map(|v| v as f32).collect();
+    let p = MaxPoolIndices { kernel: vec![5, 5], pads: vec![2; 4], ..Default::default() };
+    assert_eq!(p.infer(&[&t(DType::F32, &[1, 1, 5, 5])]).unwrap()[0], t(DType::I64, &[1, 1, 5, 5]));
+    let want = [12.0, 13.0, 14.0, 14.0, 14.0, 17.0, 18.0, 19.0, 19.0, 19.0, 22.0, 23.0, 24.0, 24.0, 24.0, 22.0, 23.0, 24.0, 24.0, 24.0, 22.0, 23.0, 24.0, 24.0, 24.0];
+    assert_eq!(eval(&Op::MaxPoolIndices(p), &[(&x, &[1, 1, 5, 5])], &[1, 1, 5, 5]), want);
+    // test_maxpool_with_argmax_2d_precomputed_strides: 2x2 kernel, strides 2, storage_order 1.
+    let p = MaxPoolIndices { kernel: vec![2, 2], strides: vec![2, 2], column_major: true, ..Default::default() };
+    assert_eq!(eval(&Op::MaxPoolIndices(p), &[(&x, &[1, 1, 5, 5])], &[1, 1, 2, 2]), [6.0, 16.0, 8.0, 18.0]);
+    // 3-D, batch 2, a dilated axis and ties (first maximum wins), both storage orders; the
+    // expected indices are the ONNX reference evaluator's (and onnxruntime's).
+    let x: Vec<f32> = (0..72).map(|i| (i * 7 % 11) as f32).collect();
+    let p = MaxPoolIndices { kernel: vec![2, 2, 2], strides: vec![1, 2, 1], dilations: vec![1, 1, 2], pads: vec![0; 6], ..Default::default() };
+    assert_eq!(p.infer(&[&t(DType::F32, &[2, 1, 3, 3, 4])]).unwrap()[0], t(DType::I64, &[2, 1, 2, 1, 2]));
+    let run = |p: MaxPoolIndices| eval(&Op::MaxPoolIndices(p), &[(&x, &[2, 1, 3, 3, 4])], &[2, 1, 2, 1, 2]);
+    assert_eq!(run(p.clone()), [14.0, 3.0, 14.0, 25.0, 36.0, 39.0, 50.0, 61.0]);
+    assert_eq!(run(MaxPoolIndices { column_major: true, ..p.clone() }), [19.0, 27.0, 19.0, 11.0, 36.0, 63.0, 55.0, 47.0]);
+    // The op's values are max_pool's: the input at each index.
+    let m = MaxPool { kernel: p.kernel.clone(), strides: p.strides.clone(), dilations: p.dilations.clone(), pads: p.pads.clone(), ..Default::default() };
+    let values = eval(&Op::MaxPool(m), &[(&x, &[2, 1, 3, 3, 4])], &[2, 1, 2, 1, 2]);
+    let picked: Vec<f32> = run(p.clone()).iter().map(|&i| x[i as usize]).collect();
+    assert_eq!(values, picked);
+    assert!(p.infer(&[&t(DType::I64, &[2, 1, 3, 3, 4])]).is_err(), "integer input");
+}
