@@ -359,6 +359,17 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
             pads_attrs(&mut attrs, p.auto_pad, &p.pads);
             one("MaxPool", inputs, attrs)
         }
+        Op::MaxPoolIndices(p) => {
+            // MaxPool's second output; its first, the values, gets a name nothing reads.
+            attrs.push(ints("kernel_shape", &p.kernel));
+            attrs.push(ints("strides", &p.strides));
+            attrs.push(ints("dilations", &p.dilations));
+            attrs.push(int("ceil_mode", p.ceil_mode as i64));
+            attrs.push(int("storage_order", p.column_major as i64));
+            pads_attrs(&mut attrs, p.auto_pad, &p.pads);
+            let values = format!("{out}/values");
+            Ok(Lowered::Nodes(vec![NodeProto { op_type: "MaxPool".into(), name: base.into(), input: inputs, output: vec![values, out.into()], attribute: attrs, ..Default::default() }]))
+        }
         Op::Gemm(m) => {
             attrs.push(float("alpha", m.alpha));
             attrs.push(float("beta", m.beta));
@@ -395,10 +406,13 @@ fn op_nodes(op: &Op, base: &str, mut inputs: Vec<String>, types: &[TensorType], 
         Op::Slice(s) => {
             let v = |x: &[usize]| x.iter().map(|&d| d as i64).collect::<Vec<i64>>();
             let n = s.axes.len();
+            // ONNX reads a negative end as counting from the end; the IR's -1 (through index
+            // 0, negative steps only) is any end below -extent, which ONNX clamps to -1.
+            let ends: Vec<i64> = s.ends.iter().map(|&e| if e < 0 { i64::MIN } else { e }).collect();
             inputs.push(konst("starts", Tensor::from_i64(vec![n], &v(&s.starts))));
-            inputs.push(konst("ends", Tensor::from_i64(vec![n], &v(&s.ends))));
+            inputs.push(konst("ends", Tensor::from_i64(vec![n], &ends)));
             inputs.push(konst("axes", Tensor::from_i64(vec![n], &v(&s.axes))));
-            inputs.push(konst("steps", Tensor::from_i64(vec![n], &v(&s.steps))));
+            inputs.push(konst("steps", Tensor::from_i64(vec![n], &s.steps)));
             one("Slice", inputs, attrs)
         }
         Op::Gather(g) => one("Gather", inputs, vec![int("axis", g.axis)]),

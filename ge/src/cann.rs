@@ -143,6 +143,7 @@ pub fn from_ir(op: &Op) -> Option<(CannOp, Attrs)> {
         | Op::ScaleShift(_)
         | Op::AveragePool(_)
         | Op::MaxPool(_)
+        | Op::MaxPoolIndices(_)
         | Op::Gemm(_)
         | Op::MatMul(_)
         | Op::Flatten(_)
@@ -206,7 +207,7 @@ pub fn mixlist_types(kind: OpKind) -> &'static [CannOp] {
         OpKind::Cast => &[C::Cast],
         OpKind::SqueezeExcite => &[C::ReduceMeanD, C::Conv2D, C::Mul],
         // Not lowered to Ascend: nothing in an ATC list names it.
-        OpKind::Gather => &[],
+        OpKind::Gather | OpKind::MaxPoolIndices => &[],
     }
 }
 
@@ -382,7 +383,10 @@ pub fn to_ir(cann: CannOp, a: &Attrs, cx: &dyn ReadContext) -> Result<Read, Stri
                 return Err("begin, end and strides differ in length".into());
             }
             let axes: Vec<usize> = (0..b.len()).collect();
-            Op::Slice(irops::Slice { axes, starts: b, ends: e, steps: st })
+            // Non-negative values only (`us`): TF-style negative ends and strides wrap and
+            // take masks, and senetc never writes them.
+            let signed = |v: Vec<usize>| v.into_iter().map(|x| x as i64).collect();
+            Op::Slice(irops::Slice { axes, starts: b, ends: signed(e), steps: signed(st) })
         }
         CannOp::SoftmaxV2 => match ints("axes")?.as_slice() {
             [axis] => Op::Softmax(irops::Softmax { axis: *axis }),

@@ -194,9 +194,9 @@ impl PoolNd {
             .collect()
     }
 
-    /// Runs `f(input_plane, window_taps_per_axis, dilations, input_strides)` for every output
-    /// element, all N*C planes in parallel.
-    fn for_windows(&self, input: &[f32], out: &mut [f32], f: impl Fn(&[f32], &[Taps], &[usize]) -> f32 + Sync) {
+    /// Runs `f(plane, input_plane, window_taps_per_axis, input_strides)` for every output
+    /// element (`plane` is the index of the N*C plane), all planes in parallel.
+    fn for_windows(&self, input: &[f32], out: &mut [f32], f: impl Fn(usize, &[f32], &[Taps], &[usize]) -> f32 + Sync) {
         let r = self.dims.len();
         let od = self.out_dims();
         let plane_out: usize = od.iter().product();
@@ -217,13 +217,13 @@ impl PoolNd {
         for i in (0..r.saturating_sub(1)).rev() {
             in_strides[i] = in_strides[i + 1] * self.dims[i + 1];
         }
-        out.par_chunks_mut(plane_out).zip(input.par_chunks(plane_in.max(1))).for_each(|(o, x)| {
+        out.par_chunks_mut(plane_out).zip(input.par_chunks(plane_in.max(1))).enumerate().for_each(|(plane, (o, x))| {
             let mut idx = vec![0usize; r];
             let mut window = Vec::with_capacity(r);
             for v in o.iter_mut() {
                 window.clear();
                 window.extend((0..r).map(|i| taps[i][idx[i]]));
-                *v = f(x, &window, &in_strides);
+                *v = f(plane, x, &window, &in_strides);
                 for i in (0..r).rev() {
                     idx[i] += 1;
                     if idx[i] < od[i] {
@@ -263,7 +263,7 @@ fn each_tap(window: &[Taps], dilation: &[usize], strides: &[usize], mut f: impl 
 
 /// N-D max pooling; padding never wins. Input `[n, c, dims...]`, output `[n, c, out_dims...]`.
 pub fn max_pool_nd(p: &PoolNd, input: &[f32], out: &mut [f32]) {
-    p.for_windows(input, out, |x, window, strides| {
+    p.for_windows(input, out, |_, x, window, strides| {
         let mut m = f32::NEG_INFINITY;
         each_tap(window, &p.dilation, strides, |i| {
             let v = x[i];
@@ -275,9 +275,48 @@ pub fn max_pool_nd(p: &PoolNd, input: &[f32], out: &mut [f32]) {
     });
 }
 
+/// Where N-D max pooling takes each output from (ONNX MaxPool's `Indices`): the flat index
+/// into the whole input `[n, c, dims...]` of the first tap, in row-major window order, that
+/// holds the window's maximum (or its first NaN, which is what [`max_pool_nd`] returns
+/// then), as an f32 (exact below 2^24). With `column_major` the index within the plane
+/// counts the first spatial axis fastest (ONNX `storage_order=1`); the plane's offset
+/// `(n * C + c) * plane_size` is the same in both orders. A window with no tap inside the
+/// input gives -1.
+pub fn max_pool_nd_indices(p: &PoolNd, input: &[f32], out: &mut [f32], column_major: bool) {
+    let plane_in: usize = p.dims.iter().product();
+    let r = p.dims.len();
+    let col_strides: Vec<usize> = (0..r).map(|i| p.dims[..i].iter().product()).collect();
+    p.for_windows(input, out, |plane, x, window, strides| {
+        let mut best: Option<(usize, f32)> = None;
+        each_tap(window, &p.dilation, strides, |i| {
+            let v = x[i];
+            let take = match best {
+                None => true,
+                Some((_, m)) => !m.is_nan() && (v > m || v.is_nan()),
+            };
+            if take {
+                best = Some((i, v));
+            }
+        });
+        let Some((at, _)) = best else { return -1.0 };
+        let local = if column_major {
+            // Row-major `at` back to coordinates, then column-major strides.
+            let mut rest = at;
+            (0..r).rev().fold(0, |col, i| {
+                let coord = rest % p.dims[i];
+                rest /= p.dims[i];
+                col + coord * col_strides[i]
+            })
+        } else {
+            at
+        };
+        (plane * plane_in + local) as f32
+    });
+}
+
 /// N-D average pooling, with the divisor rule of [`avg_pool2d`].
 pub fn avg_pool_nd(p: &PoolNd, input: &[f32], out: &mut [f32]) {
-    p.for_windows(input, out, |x, window, strides| {
+    p.for_windows(input, out, |_, x, window, strides| {
         let mut s = 0.0f32;
         each_tap(window, &p.dilation, strides, |i| s += x[i]);
         let count: usize = if p.count_include_pad {

@@ -215,7 +215,7 @@ fn rebuild(g: &mut Graph, concat: NodeId, b: &[Branch]) -> Option<()> {
     let src = if (lo, hi) == (0, full) {
         x
     } else {
-        let s = Slice { axes: vec![1], starts: vec![lo], ends: vec![hi], steps: vec![1] };
+        let s = Slice { axes: vec![1], starts: vec![lo], ends: vec![hi as i64], steps: vec![1] };
         g.add(format!("{name}:slice"), Op::Slice(s), &[x]).ok()?
     };
     let wo = g.add_const(format!("{name}:weight"), w);

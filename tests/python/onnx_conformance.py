@@ -109,13 +109,6 @@ def why_out_of_scope(case) -> str | None:
             return "training-mode BatchNormalization (senetc compiles for inference)"
         if n.op_type == "Dropout" and (len(n.input) > 2 and n.input[2] or len([o for o in n.output if o]) > 1):
             return "training-mode Dropout or its mask output (senetc compiles for inference)"
-        if n.op_type == "MaxPool" and len([o for o in n.output if o]) > 1:
-            return "MaxPool's Indices output"
-    values = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-    values.update({v.name: np.asarray(a) for v, a in zip(g.input, case.data_sets[0][0]) if not isinstance(a, TensorProto)})
-    for n in g.node:
-        if n.op_type == "Slice" and len(n.input) > 4 and n.input[4] in values and (values[n.input[4]] < 0).any():
-            return "Slice with negative steps (the IR's slice steps forward)"
     return None
 
 

@@ -500,6 +500,11 @@ impl<'g> Lowerer<'g> {
                 let xi = self.input(ins[0]);
                 self.push(&name, CannOp::AvgPoolV2, vec![xi], vec![o], attrs)
             }
+            Op::MaxPoolIndices(_) => {
+                // MaxPoolWithArgmax-style CANN ops give TF's NHWC argmax or a bit mask, not
+                // ONNX's NCHW flat indices.
+                return Err(self.unsupported(node, "max pooling indices (ONNX MaxPool's Indices) are not lowered to Ascend: CANN's argmax pooling ops give other indices"));
+            }
             Op::MaxPool(p) => {
                 nchw(p.format, self)?;
                 if p.kernel.len() != 2 {
@@ -616,13 +621,18 @@ impl<'g> Lowerer<'g> {
             }
             Op::Gather(_) => return Err(self.unsupported(node, "gather is not lowered to Ascend (it runs on the CPU reference)")),
             Op::Slice(sl) => {
-                // StridedSliceD with begin/end/strides for every axis.
+                // StridedSliceD with begin/end/strides for every axis. Its negative strides
+                // follow TF (an end of -1 wraps to the last element; through index 0 takes
+                // end_mask), which the prototypes senetc has do not pin down: not lowered.
+                if sl.steps.iter().any(|&s| s < 0) {
+                    return Err(self.unsupported(node, format!("slice with negative steps {:?} (StridedSliceD is lowered with positive strides only)", sl.steps)));
+                }
                 let xs = self.shape(ins[0]);
                 let (mut begin, mut end, mut strides): (Vec<i64>, Vec<i64>, Vec<i64>) = (vec![0; xs.len()], xs.iter().map(|&d| d as i64).collect(), vec![1; xs.len()]);
                 for (i, &a) in sl.axes.iter().enumerate() {
                     begin[a] = sl.starts[i] as i64;
-                    end[a] = sl.ends[i].min(xs[a]) as i64;
-                    strides[a] = sl.steps[i] as i64;
+                    end[a] = sl.ends[i].min(xs[a] as i64);
+                    strides[a] = sl.steps[i];
                 }
                 let attrs: Attrs = [
                     ("begin".to_string(), attr::ints(&begin)),

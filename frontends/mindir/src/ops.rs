@@ -291,7 +291,7 @@ fn tuple_get_item(imp: &mut Importer, n: &Node) -> Result<Vec<Val>, String> {
         }
         Tuple::Split { x, axis, starts } => {
             imp.count("Split part read as slice");
-            let op = Slice { axes: vec![axis], starts: vec![starts[i]], ends: vec![starts[i + 1]], steps: vec![1] };
+            let op = Slice { axes: vec![axis], starts: vec![starts[i]], ends: vec![starts[i + 1] as i64], steps: vec![1] };
             one(add(imp, n, Op::Slice(op), &[x.as_str()])?)
         }
         Tuple::Fixed(v) => one(v[i].clone()?),

@@ -125,10 +125,10 @@ fn check_bn(n: &NodeProto, _: i64) -> Result<(), String> {
 fn check_avg_pool(n: &NodeProto, o: i64) -> Result<(), String> {
     check_auto_pad(n, o)
 }
-/// `storage_order` only orders the Indices output, which is refused.
+/// `storage_order` orders the Indices output: 0 row-major, 1 column-major.
 fn check_max_pool(n: &NodeProto, o: i64) -> Result<(), String> {
-    if n.output.iter().skip(1).any(|o| !o.is_empty()) {
-        return Err("MaxPool's Indices output is not supported".into());
+    if !matches!(ai(n, "storage_order", 0), 0 | 1) {
+        return Err(format!("MaxPool storage_order {} (0 or 1)", ai(n, "storage_order", 0)));
     }
     check_auto_pad(n, o)
 }
@@ -360,6 +360,8 @@ fn average_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     unary(imp, n, Op::AveragePool(op))
 }
 
+/// Max pooling; its optional second output `Indices` is the IR's `max_pool_indices` on the
+/// same input, a node of its own (named after that output).
 fn max_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let (kernel, strides, dilations, pads) = window(n)?;
     let op = MaxPool {
@@ -371,7 +373,18 @@ fn max_pool(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
         ceil_mode: ai(n, "ceil_mode", 0) != 0,
         format: DataFormat::Nchw,
     };
-    unary(imp, n, Op::MaxPool(op))
+    let indices = match n.output.get(1).filter(|o| !o.is_empty()) {
+        Some(out) => {
+            let MaxPool { kernel, strides, dilations, pads, auto_pad, ceil_mode, .. } = op.clone();
+            let column_major = ai(n, "storage_order", 0) == 1;
+            let ix = MaxPoolIndices { kernel, strides, dilations, pads, auto_pad, ceil_mode, column_major };
+            Some(imp.add(out, Op::MaxPoolIndices(ix), &[req(n, 0)?])?)
+        }
+        None => None,
+    };
+    let mut vals = unary(imp, n, Op::MaxPool(op))?;
+    vals.extend(indices);
+    Ok(vals)
 }
 
 fn gemm(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
@@ -581,7 +594,7 @@ fn gather(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
 }
 
 /// A strided window: of a shape value (evaluated at import, so it can feed Reshape), or of
-/// a tensor (the IR's `slice`, positive steps). Opsets before 10 give starts, ends and axes
+/// a tensor (the IR's `slice`, steps of either sign). Opsets before 10 give starts, ends and axes
 /// as attributes, later ones as constant inputs.
 fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let data = req(n, 0)?;
@@ -613,15 +626,15 @@ fn slice(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
         if op.axes.contains(&axis) {
             return Err(format!("Slice axes {axes:?} repeat an axis"));
         }
-        if steps[i] <= 0 {
-            return Err(format!("Slice step {} is not supported (only positive steps)", steps[i]));
+        if steps[i] == 0 {
+            return Err("Slice step is 0".into());
         }
-        let extent = dims[axis].known().ok_or_else(|| format!("Slice along the symbolic axis {axis}"))? as i64;
-        let clampi = |v: i64| (if v < 0 { v.saturating_add(extent) } else { v }).clamp(0, extent) as usize;
+        let extent = dims[axis].known().ok_or_else(|| format!("Slice along the symbolic axis {axis}"))?;
+        let (start, end) = Slice::resolve(starts[i], ends[i], steps[i], extent);
         op.axes.push(axis);
-        op.starts.push(clampi(starts[i]));
-        op.ends.push(clampi(ends[i]));
-        op.steps.push(steps[i] as usize);
+        op.starts.push(start);
+        op.ends.push(end);
+        op.steps.push(steps[i]);
     }
     one(imp.add(&n.name, Op::Slice(op), &[data])?)
 }
@@ -653,7 +666,7 @@ fn split(imp: &mut Importer, n: &NodeProto) -> Result<Vec<Val>, String> {
     let mut vals = Vec::with_capacity(parts);
     let mut start = 0;
     for (out, size) in n.output.iter().zip(sizes) {
-        let op = Slice { axes: vec![axis], starts: vec![start], ends: vec![start + size], steps: vec![1] };
+        let op = Slice { axes: vec![axis], starts: vec![start], ends: vec![(start + size) as i64], steps: vec![1] };
         start += size;
         vals.push(if out.is_empty() { Val::Poison } else { imp.add(out, Op::Slice(op), &[x])? });
     }

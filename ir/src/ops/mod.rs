@@ -337,6 +337,8 @@ declare_ops! {
     AveragePool,
     /// Max pooling over 1, 2 or 3 spatial axes.
     MaxPool,
+    /// Where max pooling takes each output from (ONNX MaxPool's `Indices`).
+    MaxPoolIndices,
     /// alpha * A' * B' + beta * C.
     Gemm,
     /// numpy matmul.

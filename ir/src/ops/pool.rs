@@ -2,7 +2,7 @@
 
 use super::conv::{eval_nchw, join_4d, resolve_pads, split_4d, window_out};
 use super::{numel, AutoPad, DataFormat, OpDef, Precision, View};
-use crate::{op, Dim, Shape, TensorType};
+use crate::{op, DType, Dim, Shape, TensorType};
 use senetc_kernels::{Pool2d, PoolNd};
 
 op! {
@@ -221,6 +221,55 @@ impl OpDef for MaxPool {
     }
     fn eval(&self, ins: &[View<'_>], out: &mut [f32], out_shape: &[usize]) -> Result<(), String> {
         self.window().eval(self.format, ins, out, out_shape, false, true)
+    }
+    fn flops(&self, _: &[&[usize]], out: &[usize]) -> u64 {
+        (numel(out) * numel(&self.kernel)) as u64
+    }
+}
+
+op! {
+    /// Where `max_pool` with the same window takes each output from: ONNX MaxPool's second
+    /// output `Indices`, an i64 tensor of the values' shape holding, for each output, the flat
+    /// index into the whole NCHW input (batch and channel included) of the first tap in
+    /// row-major window order that holds the window's maximum (its first NaN, if any). With
+    /// `column_major` (ONNX `storage_order=1`) the index within each `[n, c]` plane counts the
+    /// first spatial axis fastest. A window with no tap inside the input gives -1. A separate
+    /// op rather than a second output of `max_pool`, so that every op has one output: a graph
+    /// that reads both has two nodes on the same input. NCHW-style layouts only.
+    pub struct MaxPoolIndices {
+        kernel: Vec<usize> = vec![1, 1],
+        strides: Vec<usize> = vec![1, 1],
+        dilations: Vec<usize> = vec![1, 1],
+        pads: Vec<usize> = vec![0, 0, 0, 0],
+        auto_pad: AutoPad = AutoPad::NotSet,
+        ceil_mode: bool = false,
+        column_major: bool = false,
+    }
+}
+impl MaxPoolIndices {
+    fn window(&self) -> Window<'_> {
+        Window { kernel: &self.kernel, strides: &self.strides, dilations: &self.dilations, pads: &self.pads, auto_pad: self.auto_pad, ceil_mode: self.ceil_mode }
+    }
+}
+impl OpDef for MaxPoolIndices {
+    const NAME: &'static str = "max_pool_indices";
+    const ARITY: (usize, usize) = (1, 1);
+    fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        if !inputs[0].dtype.is_float() {
+            return Err(format!("max_pool_indices needs a float input, got {}", inputs[0].dtype));
+        }
+        let mut out = self.window().infer("max_pool_indices", inputs[0], DataFormat::Nchw)?;
+        out[0].dtype = DType::I64;
+        Ok(out)
+    }
+    fn eval(&self, ins: &[View<'_>], out: &mut [f32], _: &[usize]) -> Result<(), String> {
+        // The reference holds integers in f32, exact below 2^24.
+        if ins[0].data.len() > 1 << 24 {
+            return Err(format!("max_pool_indices over {} elements: indices above 2^24 are not exact in the f32 reference", ins[0].data.len()));
+        }
+        let p = self.window().geometry_nd(ins[0].shape, false);
+        senetc_kernels::pool::max_pool_nd_indices(&p, ins[0].data, out, self.column_major);
+        Ok(())
     }
     fn flops(&self, _: &[&[usize]], out: &[usize]) -> u64 {
         (numel(out) * numel(&self.kernel)) as u64

@@ -285,25 +285,55 @@ impl OpDef for Concat {
 
 op! {
     /// Elements `starts[i], starts[i] + steps[i], ...` up to (excluding) `ends[i]` along
-    /// `axes[i]`; the other axes whole. Indices are already clamped and non-negative.
-    pub struct Slice { axes: Vec<usize> = vec![], starts: Vec<usize> = vec![], ends: Vec<usize> = vec![], steps: Vec<usize> = vec![] }
+    /// `axes[i]`; the other axes whole. A step may be negative (the window walks backwards)
+    /// but not 0. Positions do not count from the end (frontends resolve them with
+    /// [`Slice::resolve`]); they are clamped to the axis, a start to `[0, extent]` and an end
+    /// to `[0, extent]`, or for a negative step to `[0, extent - 1]` and `[-1, extent - 1]`,
+    /// where an end of -1 means "through index 0".
+    pub struct Slice { axes: Vec<usize> = vec![], starts: Vec<usize> = vec![], ends: Vec<i64> = vec![], steps: Vec<i64> = vec![] }
 }
 impl Slice {
+    /// Resolve ONNX-style positions for an axis of `extent`: a negative start or end counts
+    /// from the end (once), then both are clamped to `[0, extent]` for a positive step and to
+    /// `[0, extent - 1]` (start) and `[-1, extent - 1]` (end) for a negative one (ONNX's and
+    /// numpy's rule). `step` must not be 0.
+    pub fn resolve(start: i64, end: i64, step: i64, extent: usize) -> (usize, i64) {
+        let n = i64::try_from(extent).unwrap_or(i64::MAX);
+        let wrap = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+        Slice::clamp(wrap(start).max(0) as usize, wrap(end).max(-1), step, extent)
+    }
+
+    /// Clamp a start and an end that do not count from the end (`end >= -1`) to the axis.
+    fn clamp(start: usize, end: i64, step: i64, extent: usize) -> (usize, i64) {
+        let n = i64::try_from(extent).unwrap_or(i64::MAX);
+        if step > 0 {
+            (start.min(extent), end.clamp(0, n))
+        } else {
+            (start.min(extent.saturating_sub(1)), end.clamp(-1, (n - 1).max(-1)))
+        }
+    }
+
     /// (start, step, count) of every axis of a rank-`rank` input of shape `dims`.
-    fn ranges(&self, dims: &[Dim]) -> Result<Vec<(usize, usize, Dim)>, String> {
+    fn ranges(&self, dims: &[Dim]) -> Result<Vec<(usize, i64, Dim)>, String> {
         let n = self.axes.len();
         if self.starts.len() != n || self.ends.len() != n || self.steps.len() != n {
             return Err(format!("slice needs one start, end and step per axis, got {:?} {:?} {:?} for axes {:?}", self.starts, self.ends, self.steps, self.axes));
         }
-        let mut r: Vec<(usize, usize, Dim)> = dims.iter().map(|d| (0, 1, d.clone())).collect();
+        let mut r: Vec<(usize, i64, Dim)> = dims.iter().map(|d| (0, 1, d.clone())).collect();
         for (i, &a) in self.axes.iter().enumerate() {
             let extent = dims.get(a).ok_or_else(|| format!("slice axis {a} out of range for rank {}", dims.len()))?;
             let Dim::Known(extent) = *extent else { return Err("slicing a symbolic axis".into()) };
-            let (start, end, step) = (self.starts[i], self.ends[i].min(extent), self.steps[i]);
+            let step = self.steps[i];
             if step == 0 {
                 return Err("slice step is 0".into());
             }
-            let count = if end > start { (end - start).div_ceil(step) } else { 0 };
+            let end = self.ends[i];
+            if end < if step > 0 { 0 } else { -1 } {
+                return Err(format!("slice end {end} with step {step} counts from the end (resolve it first)"));
+            }
+            let (start, end) = Slice::clamp(self.starts[i], end, step, extent);
+            let span = if step > 0 { end - start as i64 } else { start as i64 - end };
+            let count = if span > 0 && extent > 0 { (span as u64).div_ceil(step.unsigned_abs()) as usize } else { 0 };
             r[a] = (start, step, Dim::Known(count));
         }
         Ok(r)
@@ -320,24 +350,26 @@ impl OpDef for Slice {
         let s = ins[0].shape;
         let dims: Vec<Dim> = s.iter().map(|&d| Dim::Known(d)).collect();
         let r = self.ranges(&dims)?;
-        // Row-major walk over the output, one innermost run at a time.
+        // Row-major walk over the output, one innermost run at a time; element `idx` of an
+        // axis is input position `start + idx * step`, within the axis by construction.
         let rank = s.len();
         let mut in_strides = vec![1usize; rank];
         for i in (0..rank.saturating_sub(1)).rev() {
             in_strides[i] = in_strides[i + 1] * s[i + 1];
         }
+        let at = |r: &(usize, i64, Dim), idx: usize| (r.0 as i64 + idx as i64 * r.1) as usize;
         let inner = out_shape.last().copied().unwrap_or(1);
-        let (start_last, step_last) = r.last().map_or((0, 1), |&(a, b, _)| (a, b));
         for (row, o) in out.chunks_mut(inner.max(1)).enumerate() {
             let mut rem = row;
             let mut base = 0;
             for i in (0..rank.saturating_sub(1)).rev() {
                 let idx = rem % out_shape[i];
                 rem /= out_shape[i];
-                base += (r[i].0 + idx * r[i].1) * in_strides[i];
+                base += at(&r[i], idx) * in_strides[i];
             }
-            for (j, v) in o.iter_mut().enumerate() {
-                *v = ins[0].data[base + start_last + j * step_last];
+            match r.last() {
+                Some(last) => o.iter_mut().enumerate().for_each(|(j, v)| *v = ins[0].data[base + at(last, j)]),
+                None => o.iter_mut().for_each(|v| *v = ins[0].data[base]),
             }
         }
         Ok(())

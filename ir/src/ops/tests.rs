@@ -165,3 +165,67 @@ fn gather_takes_along_an_axis() {
     let views = [View { data: &x, shape: &[2, 3] }, View { data: &[3.0], shape: &[1] }];
     assert!(Op::Gather(g).eval(&views, &mut [0.0; 2], &[2, 1]).is_err(), "index 3 of extent 3");
 }
+
+#[test]
+fn slice_with_negative_steps() {
+    // Expected values are numpy's (the ONNX reference slices with numpy):
+    // a = arange(20).reshape(4, 5); a[3:0:-2, 4::-1] and a[::-3, 4:1:-1].
+    let x: Vec<f32> = (0..20).map(|i| i as f32).collect();
+    let t = TensorType::new(DType::F32, Shape::known(&[4, 5]));
+    let onnx = |starts: [i64; 2], ends: [i64; 2], steps: [i64; 2]| {
+        let mut s = Slice { axes: vec![0, 1], ..Slice::default() };
+        for (i, extent) in [4usize, 5].into_iter().enumerate() {
+            let (b, e) = Slice::resolve(starts[i], ends[i], steps[i], extent);
+            s.starts.push(b);
+            s.ends.push(e);
+            s.steps.push(steps[i]);
+        }
+        Op::Slice(s)
+    };
+    let s = onnx([3, -1], [0, -10], [-2, -1]);
+    assert_eq!(s.infer(&[&t]).unwrap()[0].shape, Shape::known(&[2, 5]));
+    assert_eq!(eval(&s, &[(&x, &[4, 5])], &[2, 5]), [19.0, 18.0, 17.0, 16.0, 15.0, 9.0, 8.0, 7.0, 6.0, 5.0]);
+    let s = onnx([100, 4], [-100, 1], [-3, -1]);
+    assert_eq!(s.infer(&[&t]).unwrap()[0].shape, Shape::known(&[2, 3]));
+    assert_eq!(eval(&s, &[(&x, &[4, 5])], &[2, 3]), [19.0, 18.0, 17.0, 4.0, 3.0, 2.0]);
+    // Resolved positions: an end of -1 walks through index 0; the text keeps the signs.
+    let Op::Slice(sl) = &s else { unreachable!() };
+    assert_eq!((sl.starts.clone(), sl.ends.clone()), (vec![3, 4], vec![-1, 1]));
+    let mut text = String::new();
+    s.write_attrs(&mut text);
+    assert_eq!(text, " {axes=[0,1], starts=[3,4], ends=[-1,1], steps=[-3,-1]}");
+    // An empty axis, a step of 0, and an end that still counts from the end.
+    let empty = TensorType::new(DType::F32, Shape::known(&[0, 5]));
+    assert_eq!(s.infer(&[&empty]).unwrap()[0].shape, Shape::known(&[0, 3]));
+    assert!(Slice { axes: vec![0], starts: vec![0], ends: vec![2], steps: vec![0] }.infer(&[&t]).is_err());
+    assert!(Slice { axes: vec![0], starts: vec![3], ends: vec![-2], steps: vec![-1] }.infer(&[&t]).is_err());
+    assert!(Slice { axes: vec![0], starts: vec![0], ends: vec![-1], steps: vec![1] }.infer(&[&t]).is_err());
+}
+
+#[test]
+fn max_pool_indices_as_onnx() {
+    let t = |dt, shape: &[usize]| TensorType::new(dt, Shape::known(shape));
+    // ONNX's test_maxpool_with_argmax_2d_precomputed_pads: x = 1..25 in 5x5, 5x5 kernel, pads 2.
+    let x: Vec<f32> = (1..=25).map(|v| v as f32).collect();
+    let p = MaxPoolIndices { kernel: vec![5, 5], pads: vec![2; 4], ..Default::default() };
+    assert_eq!(p.infer(&[&t(DType::F32, &[1, 1, 5, 5])]).unwrap()[0], t(DType::I64, &[1, 1, 5, 5]));
+    let want = [12.0, 13.0, 14.0, 14.0, 14.0, 17.0, 18.0, 19.0, 19.0, 19.0, 22.0, 23.0, 24.0, 24.0, 24.0, 22.0, 23.0, 24.0, 24.0, 24.0, 22.0, 23.0, 24.0, 24.0, 24.0];
+    assert_eq!(eval(&Op::MaxPoolIndices(p), &[(&x, &[1, 1, 5, 5])], &[1, 1, 5, 5]), want);
+    // test_maxpool_with_argmax_2d_precomputed_strides: 2x2 kernel, strides 2, storage_order 1.
+    let p = MaxPoolIndices { kernel: vec![2, 2], strides: vec![2, 2], column_major: true, ..Default::default() };
+    assert_eq!(eval(&Op::MaxPoolIndices(p), &[(&x, &[1, 1, 5, 5])], &[1, 1, 2, 2]), [6.0, 16.0, 8.0, 18.0]);
+    // 3-D, batch 2, a dilated axis and ties (first maximum wins), both storage orders; the
+    // expected indices are the ONNX reference evaluator's (and onnxruntime's).
+    let x: Vec<f32> = (0..72).map(|i| (i * 7 % 11) as f32).collect();
+    let p = MaxPoolIndices { kernel: vec![2, 2, 2], strides: vec![1, 2, 1], dilations: vec![1, 1, 2], pads: vec![0; 6], ..Default::default() };
+    assert_eq!(p.infer(&[&t(DType::F32, &[2, 1, 3, 3, 4])]).unwrap()[0], t(DType::I64, &[2, 1, 2, 1, 2]));
+    let run = |p: MaxPoolIndices| eval(&Op::MaxPoolIndices(p), &[(&x, &[2, 1, 3, 3, 4])], &[2, 1, 2, 1, 2]);
+    assert_eq!(run(p.clone()), [14.0, 3.0, 14.0, 25.0, 36.0, 39.0, 50.0, 61.0]);
+    assert_eq!(run(MaxPoolIndices { column_major: true, ..p.clone() }), [19.0, 27.0, 19.0, 11.0, 36.0, 63.0, 55.0, 47.0]);
+    // The op's values are max_pool's: the input at each index.
+    let m = MaxPool { kernel: p.kernel.clone(), strides: p.strides.clone(), dilations: p.dilations.clone(), pads: p.pads.clone(), ..Default::default() };
+    let values = eval(&Op::MaxPool(m), &[(&x, &[2, 1, 3, 3, 4])], &[2, 1, 2, 1, 2]);
+    let picked: Vec<f32> = run(p.clone()).iter().map(|&i| x[i as usize]).collect();
+    assert_eq!(values, picked);
+    assert!(p.infer(&[&t(DType::I64, &[2, 1, 3, 3, 4])]).is_err(), "integer input");
+}

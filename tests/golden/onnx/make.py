@@ -85,7 +85,7 @@ save("opset11_attrs", [
 save("unsupported_many", [
     h.make_node("LSTM", ["x", "w", "w"], ["l"], "lstm", hidden_size=2),
     h.make_node("Conv", ["x", "w"], ["c"], "conv", kernel_shape=[1], foo=3),
-    h.make_node("MaxPool", ["c"], ["p", "idx"], "pool", kernel_shape=[2, 2]),
+    h.make_node("MaxPool", ["c"], ["p", "idx"], "pool", kernel_shape=[2, 2], storage_order=2),
     h.make_node("Relu", ["p"], ["y"], "relu"),
 ], [x([1, 2, 4, 4])], [x(None, "y")], [w("w", 2, 2, 1, 1)])
 
@@ -203,3 +203,11 @@ save("split_opset18", [
     h.make_node("Split", ["x"], ["a", "b", "c"], "split", axis=1, num_outputs=3),
     h.make_node("Concat", ["c", "b", "a"], ["y"], "concat", axis=1),
 ], [x([1, 8])], [x(None, "y")], opset=18)
+
+# MaxPool's Indices (column-major, as storage_order=1 asks) next to its values, and Slice with
+# negative steps (an end below -extent: through index 0). No weights, so no generator.
+save("maxpool_indices_neg_slice", [
+    h.make_node("MaxPool", ["x"], ["p", "idx"], "pool", kernel_shape=[2, 2], strides=[2, 2], storage_order=1),
+    h.make_node("Slice", ["p", "starts", "ends", "axes", "steps"], ["y"], "flip"),
+], [x([1, 2, 6, 6])], [x(None, "y"), h.make_tensor_value_info("idx", T.INT64, None)],
+   [i64("starts", [-1, 2]), i64("ends", [-100, 0]), i64("axes", [3, 2]), i64("steps", [-1, -2])], opset=13)
