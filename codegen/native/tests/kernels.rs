@@ -1,7 +1,8 @@
 //! Every generated kernel against the IR op's reference evaluation (`OpDef::eval`, what the
 //! interpreter runs) on random shapes: odd sizes, channels that do not fill a vector block,
 //! stride 2, padding, every conv lane mapping (dense, depthwise, grouped by shuffle, grouped
-//! by broadcast), fused epilogues, at every vector width the host runs and on 1 and 2 threads.
+//! by broadcast), fused epilogues (a residual add among them), at every vector width the host
+//! runs and on 1 and 2 threads.
 
 use senetc_ir::ops::*;
 use senetc_ir::{DType, Dim, Graph, Op, Outlet, Shape, Tensor, TensorType};
@@ -112,4 +113,51 @@ fn squeeze_excite_pool_and_elementwise() {
     check("gemm", gemm, &[3, 37], &[vec![29, 37], vec![29]], 85);
     let gemm = Op::Gemm(Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: false });
     check("gemm", gemm, &[2, 16], &[vec![16, 40]], 86);
+}
+
+/// A conv whose only consumer is a residual add (with or without an activation): the add runs
+/// in the conv's epilogue, in registers, or in the pass over each finished row when either
+/// activation goes through e^x; at batch 2 the steps also run image by image.
+#[test]
+fn conv_with_fused_residual_add() {
+    let cases = [
+        (FusedAct::Relu(Relu {}), Op::AddAct(AddAct { act: FusedAct::Relu(Relu {}) })),
+        (FusedAct::Silu(Silu {}), Op::AddAct(AddAct { act: FusedAct::Relu(Relu {}) })),
+        (FusedAct::None, Op::AddAct(AddAct { act: FusedAct::Silu(Silu {}) })),
+        (FusedAct::Silu(Silu {}), Op::Add(Add {})),
+    ];
+    for (i, (act, add)) in cases.into_iter().enumerate() {
+        for (n, c, hw, k) in [(1, 24, 9, 3), (2, 16, 7, 1)] {
+            let what = format!("conv + residual {i} (n {n}, c {c}, k {k})");
+            let mut rng = Rng(90 + i as u64);
+            let xshape = vec![n, c, hw, hw];
+            let (wshape, bshape) = (vec![c, c, k, k], vec![c]);
+            let (xd, wd, bd) = (rng.vec(xshape.iter().product()), rng.vec(wshape.iter().product()), rng.vec(c));
+            let p = k / 2;
+            let conv = conv([1, 1], [p, p, p, p], 1, act.clone());
+            let mut g = Graph::new("k");
+            let x = g.add_input("x", TensorType::new(DType::F32, Shape(xshape.iter().map(|&d| Dim::Known(d)).collect())));
+            let w = g.add_const("w", Tensor::from_f32(wshape.clone(), &wd));
+            let b = g.add_const("b", Tensor::from_f32(bshape.clone(), &bd));
+            let y1 = g.add("conv", conv.clone(), &[x, w, b]).unwrap();
+            let y = g.add("add", add.clone(), &[y1, x]).unwrap();
+            g.add_output("y", y);
+            let len: usize = xshape.iter().product();
+            let mut mid = vec![0.0f32; len];
+            let views = [View { data: &xd, shape: &xshape }, View { data: &wd, shape: &wshape }, View { data: &bd, shape: &bshape }];
+            conv.eval(&views, &mut mid, &xshape).unwrap();
+            let mut want = vec![0.0f32; len];
+            add.eval(&[View { data: &mid, shape: &xshape }, View { data: &xd, shape: &xshape }], &mut want, &xshape).unwrap();
+            let input = Tensor::from_f32(xshape.clone(), &xd);
+            for l in lanes() {
+                for threads in [1, 2] {
+                    let mut plan = NativePlan::with_lanes(&g, std::slice::from_ref(&xshape), threads, l).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    let got = plan.run(std::slice::from_ref(&input)).unwrap()[0].1.to_f32().into_owned();
+                    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+                    let diff = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                    assert!(diff <= 1e-5 * scale, "{what} (lanes {l}, {threads} threads): max|diff| {diff}");
+                }
+            }
+        }
+    }
 }
