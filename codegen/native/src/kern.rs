@@ -986,6 +986,18 @@ fn f_add(f: &mut Fb, a: &str, v: usize) -> String {
     f.i("add", a, &s(v))
 }
 
+/// The flat index of pixel (`y`, `x`) of plane `plane` of image `img` in `[n][planes][h][w]`
+/// (plain data: planes are channels; blocked: channel blocks, times the lanes after).
+#[allow(clippy::too_many_arguments)]
+fn pixel_index(f: &mut Fb, img: &str, planes: usize, plane: &str, h: usize, y: &str, w: usize, x: &str) -> String {
+    let q = f.i("mul", img, &s(planes));
+    let q = f.i("add", &q, plane);
+    let q = f.i("mul", &q, &s(h));
+    let q = f.i("add", &q, y);
+    let q = f.i("mul", &q, &s(w));
+    f.i("add", &q, x)
+}
+
 /// NCHW `[n][c][hw]` to NCHWc, zero in padded lanes; items are (image, block, row of w).
 pub fn to_blocked(x: Loc, out: Loc, n: usize, c: usize, h: usize, w: usize, b: usize) -> Gen {
     let mut f = Fb::new(b);
@@ -997,23 +1009,13 @@ pub fn to_blocked(x: Loc, out: Loc, n: usize, c: usize, h: usize, w: usize, b: u
         let d = digits(f, it, &radices);
         let (img, blk, y) = (&d[0], &d[1], &d[2]);
         f.for_("0", &s(w), 1, &[], |f, xx, _| {
-            let pl = f.i("mul", img, &s(cb));
-            let pl = f.i("add", &pl, blk);
-            let q = f.i("mul", &pl, &s(h));
-            let q = f.i("add", &q, y);
-            let q = f.i("mul", &q, &s(w));
-            let q = f.i("add", &q, xx);
+            let q = pixel_index(f, img, cb, blk, h, y, w, xx);
             let q = f.i("mul", &q, &s(b));
             for l in 0..b {
                 let ch = f.i("mul", blk, &s(b));
                 let ch = f.i("add", &ch, &s(l));
                 let inside = f.icmp("slt", &ch, &s(c));
-                let ic = f.i("mul", img, &s(c));
-                let ic = f.i("add", &ic, &ch);
-                let src = f.i("mul", &ic, &s(h));
-                let src = f.i("add", &src, y);
-                let src = f.i("mul", &src, &s(w));
-                let src = f.i("add", &src, xx);
+                let src = pixel_index(f, img, c, &ch, h, y, w, xx);
                 // Clamp the read index for padded lanes (their value is replaced by 0).
                 let safe = f.isel(&inside, &src, "0");
                 let v = f.ld(&xp, &safe);
@@ -1041,21 +1043,11 @@ pub fn to_plain(x: Loc, out: Loc, n: usize, c: usize, h: usize, w: usize, b: usi
         let blk = f.i("udiv", ch, &s(b));
         let lane = f.i("urem", ch, &s(b));
         f.for_("0", &s(w), 1, &[], |f, xx, _| {
-            let pl = f.i("mul", img, &s(cb));
-            let pl = f.i("add", &pl, &blk);
-            let q = f.i("mul", &pl, &s(h));
-            let q = f.i("add", &q, y);
-            let q = f.i("mul", &q, &s(w));
-            let q = f.i("add", &q, xx);
+            let q = pixel_index(f, img, cb, &blk, h, y, w, xx);
             let q = f.i("mul", &q, &s(b));
             let q = f.i("add", &q, &lane);
             let v = f.ld(&xp, &q);
-            let dst = f.i("mul", img, &s(c));
-            let dst = f.i("add", &dst, ch);
-            let dst = f.i("mul", &dst, &s(h));
-            let dst = f.i("add", &dst, y);
-            let dst = f.i("mul", &dst, &s(w));
-            let dst = f.i("add", &dst, xx);
+            let dst = pixel_index(f, img, c, ch, h, y, w, xx);
             f.st(&v, &op, &dst);
             vec![]
         });
